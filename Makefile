@@ -1,0 +1,55 @@
+# sse-worker: a FastCGI Server-Sent Events program, its nginx config and tests.
+# `make run` serves the demo, `make test` runs every test. See README.md.
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WARN     = -Wall -Wextra -Wpedantic -Werror
+STD      = -std=c11 -D_POSIX_C_SOURCE=200809L
+LDLIBS   = -lfcgi -lpthread
+SANITIZE = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+PORT    ?= 8080
+BUILD    = .build
+WORKER   = $(BUILD)/sse-worker
+
+SRC  = $(wildcard cgi/*.c)
+LIB  = $(filter-out cgi/main.c,$(SRC))
+OBJ  = $(SRC:cgi/%.c=$(BUILD)/%.o)
+AOBJ = $(SRC:cgi/%.c=$(BUILD)/asan/%.o)
+
+.PHONY: all run test test-unit test-integration deps clean
+
+all: $(WORKER)
+
+$(BUILD)/%.o: cgi/%.c cgi/*.h Makefile
+	@mkdir -p $(@D)
+	$(CC) $(STD) $(WARN) $(CFLAGS) -c -o $@ $<
+
+$(WORKER): $(OBJ)
+	$(CC) $(CFLAGS) -o $@ $(OBJ) $(LDLIBS)
+
+# The same worker with AddressSanitizer and UBSan: the integration tests run
+# this one, so any memory error or leak fails them. ASan frames are bigger.
+$(BUILD)/asan/%.o: cgi/%.c cgi/*.h Makefile
+	@mkdir -p $(@D)
+	$(CC) $(STD) $(WARN) -O1 -g $(SANITIZE) -DSTREAM_STACK_KIB=256 -c -o $@ $<
+
+$(BUILD)/asan/sse-worker: $(AOBJ)
+	$(CC) $(SANITIZE) -o $@ $(AOBJ) $(LDLIBS)
+
+$(BUILD)/test_frame: tests/unit/test_frame.c $(filter-out cgi/main.c,$(SRC)) cgi/*.h
+	@mkdir -p $(@D)
+	$(CC) $(STD) $(WARN) -O1 -g $(SANITIZE) -Icgi -o $@ tests/unit/test_frame.c cgi/frame.c cgi/strbuf.c
+
+run:
+	@scripts/ensure-deps run
+	@$(MAKE) --no-print-directory $(WORKER)
+	@PORT=$(PORT) scripts/run-demo $(WORKER)
+
+test:
+	@scripts/ensure-deps test
+	@$(MAKE) --no-print-directory $(WORKER) $(BUILD)/asan/sse-worker $(BUILD)/test_frame
+	@scripts/run-tests
+
+clean:
+	rm -rf $(BUILD) .run

@@ -1,0 +1,159 @@
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: sse-worker [options]\n"
+    "\n"
+    "A FastCGI program that streams Server-Sent Events (GET /events).\n"
+    "\n"
+    "  -l, --listen ADDR       127.0.0.1:9000 or unix:/path/to.sock; without it the\n"
+    "                          FastCGI socket inherited on fd 0 (spawn-fcgi, systemd)\n"
+    "      --socket-mode MODE  octal permissions of a unix socket (default 0660)\n"
+    "      --backlog N         listen queue length (default 1024)\n"
+    "      --heartbeat SEC     comment line after SEC quiet seconds (default 15)\n"
+    "      --retry MS          reconnection delay sent to browsers (default 3000)\n"
+    "      --tick-ms MS        demo ticker period, 0 turns it off (default 1000)\n"
+    "      --history N         recent events kept (default 1000)\n"
+    "      --log-level LEVEL   error, warn, info or debug (default info)\n"
+    "  -h, --help              this text\n"
+    "  -V, --version           the version\n"
+    "\n"
+    "Each option can also come from the environment: SSE_LISTEN, SSE_SOCKET_MODE,\n"
+    "SSE_BACKLOG, SSE_HEARTBEAT, SSE_RETRY, SSE_TICK_MS, SSE_HISTORY, SSE_LOG_LEVEL.\n"
+    "Flags win over the environment.\n";
+
+enum { OPT_SOCKET_MODE = 256, OPT_BACKLOG, OPT_HEARTBEAT, OPT_RETRY,
+       OPT_TICK_MS, OPT_HISTORY, OPT_LOG_LEVEL };
+
+static const struct option options[] = {
+    { "listen", required_argument, NULL, 'l' },
+    { "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
+    { "backlog", required_argument, NULL, OPT_BACKLOG },
+    { "heartbeat", required_argument, NULL, OPT_HEARTBEAT },
+    { "retry", required_argument, NULL, OPT_RETRY },
+    { "tick-ms", required_argument, NULL, OPT_TICK_MS },
+    { "history", required_argument, NULL, OPT_HISTORY },
+    { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+    { "help", no_argument, NULL, 'h' },
+    { "version", no_argument, NULL, 'V' },
+    { NULL, 0, NULL, 0 },
+};
+
+/* The environment variable standing for each long option. */
+static const struct { int opt; const char *env; } env_names[] = {
+    { 'l', "SSE_LISTEN" },          { OPT_SOCKET_MODE, "SSE_SOCKET_MODE" },
+    { OPT_BACKLOG, "SSE_BACKLOG" }, { OPT_HEARTBEAT, "SSE_HEARTBEAT" },
+    { OPT_RETRY, "SSE_RETRY" },     { OPT_TICK_MS, "SSE_TICK_MS" },
+    { OPT_HISTORY, "SSE_HISTORY" }, { OPT_LOG_LEVEL, "SSE_LOG_LEVEL" },
+};
+
+static int parse_ulong(const char *text, int base, unsigned long min, unsigned long max,
+                       unsigned long *out)
+{
+    char *end;
+    errno = 0;
+    if (text[0] < '0' || text[0] > '9')
+        return -1;
+    unsigned long v = strtoul(text, &end, base);
+    if (errno || *end || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int set_number(struct config *cfg, int opt, const char *val)
+{
+    unsigned long v;
+    switch (opt) {
+    case OPT_SOCKET_MODE:
+        if (parse_ulong(val, 8, 0, 0777, &v)) return -1;
+        cfg->socket_mode = (unsigned)v;
+        return 0;
+    case OPT_BACKLOG:
+        if (parse_ulong(val, 10, 1, INT_MAX, &v)) return -1;
+        cfg->backlog = (int)v;
+        return 0;
+    case OPT_HEARTBEAT:
+        if (parse_ulong(val, 10, 1, 3600, &v)) return -1;
+        cfg->heartbeat_s = (unsigned)v;
+        return 0;
+    case OPT_RETRY:
+        return parse_ulong(val, 10, 0, 86400000UL, &cfg->retry_ms);
+    case OPT_TICK_MS:
+        return parse_ulong(val, 10, 0, 86400000UL, &cfg->tick_ms);
+    case OPT_HISTORY:
+        if (parse_ulong(val, 10, 1, 10000000UL, &v)) return -1;
+        cfg->history = (unsigned)v;
+        return 0;
+    }
+    return -1;
+}
+
+static int set_option(struct config *cfg, int opt, const char *val)
+{
+    if (opt == 'l') {
+        cfg->listen = val[0] ? val : NULL;
+        return 0;
+    }
+    if (opt == OPT_LOG_LEVEL)
+        return log_parse_level(val, &cfg->log_level);
+    return set_number(cfg, opt, val);
+}
+
+static const char *option_name(int opt)
+{
+    for (size_t i = 0; options[i].name; i++)
+        if (options[i].val == opt)
+            return options[i].name;
+    return "?";
+}
+
+static void set_defaults(struct config *cfg)
+{
+    *cfg = (struct config){
+        .listen = NULL, .socket_mode = 0660, .backlog = 1024, .heartbeat_s = 15,
+        .retry_ms = 3000, .tick_ms = 1000, .history = 1000, .log_level = LOG_INFO,
+    };
+}
+
+enum config_result config_load(struct config *cfg, int argc, char **argv,
+                               FILE *out, FILE *err)
+{
+    set_defaults(cfg);
+    for (size_t i = 0; i < sizeof env_names / sizeof env_names[0]; i++) {
+        const char *val = getenv(env_names[i].env);
+        if (val && set_option(cfg, env_names[i].opt, val) != 0) {
+            fprintf(err, "sse-worker: invalid %s=%s\n", env_names[i].env, val);
+            return CONFIG_EXIT_USAGE;
+        }
+    }
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "l:hV", options, NULL)) != -1) {
+        if (opt == 'h') {
+            fputs(usage, out);
+            return CONFIG_EXIT_OK;
+        }
+        if (opt == 'V') {
+            fprintf(out, "sse-worker %s\n", SSE_VERSION);
+            return CONFIG_EXIT_OK;
+        }
+        if (opt == '?' || set_option(cfg, opt, optarg) != 0) {
+            if (opt != '?')
+                fprintf(err, "sse-worker: invalid --%s %s\n", option_name(opt), optarg);
+            fputs("Try 'sse-worker --help'.\n", err);
+            return CONFIG_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(err, "sse-worker: unexpected argument '%s'\nTry 'sse-worker --help'.\n",
+                argv[optind]);
+        return CONFIG_EXIT_USAGE;
+    }
+    return CONFIG_RUN;
+}

@@ -1,0 +1,28 @@
+/* config: settings from SSE_* environment variables, then flags (flags win). */
+#ifndef SSE_CONFIG_H
+#define SSE_CONFIG_H
+
+#include <stdio.h>
+
+#include "log.h"
+
+#define SSE_VERSION "0.1.0"
+
+struct config {
+    const char *listen;        /* "host:port", "unix:/path"; NULL: inherited fd 0 */
+    unsigned socket_mode;      /* permissions of a unix socket we create */
+    int backlog;               /* listen(2) queue for sockets we create */
+    unsigned heartbeat_s;      /* comment line after this long without a write */
+    unsigned long retry_ms;    /* sent as "retry:" in the first frame */
+    unsigned long tick_ms;     /* demo ticker period; 0 turns it off */
+    unsigned history;          /* frames kept for late or slow streams */
+    enum log_level log_level;
+};
+
+enum config_result { CONFIG_RUN, CONFIG_EXIT_OK, CONFIG_EXIT_USAGE };
+
+/* Fills cfg; prints help, version or the reason for a usage error to out/err. */
+enum config_result config_load(struct config *cfg, int argc, char **argv,
+                               FILE *out, FILE *err);
+
+#endif

@@ -1,0 +1,175 @@
+#include "server.h"
+
+#include <errno.h>
+#include <fcgiapp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "log.h"
+#include "response.h"
+#include "stream.h"
+
+/*
+ * A stream thread only waits on a condition variable and writes frames, so
+ * it needs far less than glibc's 8 MiB default. Only touched pages cost
+ * memory, but the small reservation lets 10,000 threads fit comfortably.
+ */
+#ifndef STREAM_STACK_KIB
+#define STREAM_STACK_KIB 64
+#endif
+
+/* How long a stop waits for open streams to say goodbye. */
+#define DRAIN_SECONDS 5
+
+struct server {
+    int listen_fd;
+    struct hub *hub;
+    const struct config *cfg;
+    atomic_int stopping;
+    pthread_attr_t thread_attr;
+    pthread_mutex_t lock;
+    pthread_cond_t idle;     /* signalled when the last stream ends */
+    unsigned active;         /* stream threads alive, under lock */
+    unsigned long accepted;  /* request counter, accept thread only */
+};
+
+/* One accepted request, owned by its thread from creation to the end. */
+struct job {
+    struct server *srv;
+    FCGX_Request req;
+    unsigned long no;
+};
+
+struct server *server_new(int listen_fd, struct hub *hub, const struct config *cfg)
+{
+    struct server *srv = calloc(1, sizeof *srv);
+    if (!srv)
+        return NULL;
+    srv->listen_fd = listen_fd;
+    srv->hub = hub;
+    srv->cfg = cfg;
+    atomic_init(&srv->stopping, 0);
+    pthread_attr_init(&srv->thread_attr);
+    pthread_attr_setdetachstate(&srv->thread_attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&srv->thread_attr, STREAM_STACK_KIB * 1024);
+    pthread_mutex_init(&srv->lock, NULL);
+    pthread_cond_init(&srv->idle, NULL);
+    return srv;
+}
+
+void server_free(struct server *srv)
+{
+    if (!srv)
+        return;
+    pthread_attr_destroy(&srv->thread_attr);
+    pthread_cond_destroy(&srv->idle);
+    pthread_mutex_destroy(&srv->lock);
+    free(srv);
+}
+
+static void job_end(struct job *job)
+{
+    struct server *srv = job->srv;
+    /* Sends FCGI_END_REQUEST and closes the connection: nginx then ends the
+     * HTTP response properly (the last chunk), so clients see a clean end. */
+    FCGX_Finish_r(&job->req);
+    free(job);
+    pthread_mutex_lock(&srv->lock);
+    if (--srv->active == 0)
+        pthread_cond_broadcast(&srv->idle);
+    pthread_mutex_unlock(&srv->lock);
+}
+
+static void *stream_thread(void *arg)
+{
+    struct job *job = arg;
+    stream_serve(&job->req, job->srv->hub, job->srv->cfg, job->no);
+    job_end(job);
+    return NULL;
+}
+
+static void start_stream(struct server *srv, struct job *job)
+{
+    pthread_t tid;
+    pthread_mutex_lock(&srv->lock);
+    srv->active++;
+    pthread_mutex_unlock(&srv->lock);
+    int rc = pthread_create(&tid, &srv->thread_attr, stream_thread, job);
+    if (rc == 0)
+        return;
+    log_warn("request %lu: cannot start a thread: %s", job->no, strerror(rc));
+    response_error(job->req.out, "503 Service Unavailable", "Retry-After: 5\r\n",
+                   "service unavailable: no room for another stream");
+    job_end(job);
+}
+
+static void pause_ms(long ms)
+{
+    struct timespec t = { ms / 1000, (ms % 1000) * 1000000L };
+    nanosleep(&t, NULL);
+}
+
+/* Returns an accepted request, or NULL once stopping. */
+static struct job *accept_job(struct server *srv)
+{
+    while (!atomic_load(&srv->stopping)) {
+        struct job *job = calloc(1, sizeof *job);
+        if (!job) {
+            log_error("out of memory accepting a request");
+            pause_ms(100);
+            continue;
+        }
+        job->srv = srv;
+        FCGX_InitRequest(&job->req, srv->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
+        int rc = FCGX_Accept_r(&job->req);
+        if (rc >= 0) {
+            job->no = ++srv->accepted;
+            return job;
+        }
+        FCGX_Finish_r(&job->req);
+        free(job);
+        if (!atomic_load(&srv->stopping)) {
+            /* EMFILE and friends pass; back off rather than spin. */
+            log_warn("accept failed: %s", strerror(-rc));
+            pause_ms(100);
+        }
+    }
+    return NULL;
+}
+
+static unsigned drain(struct server *srv)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += DRAIN_SECONDS;
+    pthread_mutex_lock(&srv->lock);
+    while (srv->active > 0 &&
+           pthread_cond_timedwait(&srv->idle, &srv->lock, &until) != ETIMEDOUT)
+        ;
+    unsigned left = srv->active;
+    pthread_mutex_unlock(&srv->lock);
+    return left;
+}
+
+unsigned server_run(struct server *srv)
+{
+    struct job *job;
+    while ((job = accept_job(srv)) != NULL)
+        start_stream(srv, job);
+    unsigned left = drain(srv);
+    if (left > 0)
+        log_warn("%u streams still open after %d s", left, DRAIN_SECONDS);
+    return left;
+}
+
+void server_stop(struct server *srv)
+{
+    atomic_store(&srv->stopping, 1);
+    hub_close(srv->hub);
+    /* Wakes the accept(2) that libfcgi blocks in: it returns EINVAL. */
+    shutdown(srv->listen_fd, SHUT_RDWR);
+}
