@@ -16,6 +16,7 @@ SRC  = $(wildcard cgi/*.c)
 LIB  = $(filter-out cgi/main.c,$(SRC))
 OBJ  = $(SRC:cgi/%.c=$(BUILD)/%.o)
 AOBJ = $(SRC:cgi/%.c=$(BUILD)/asan/%.o)
+UNIT = $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/test_*.c))
 
 .PHONY: all run test test-unit test-integration deps clean
 
@@ -37,9 +38,10 @@ $(BUILD)/asan/%.o: cgi/%.c cgi/*.h Makefile
 $(BUILD)/asan/sse-worker: $(AOBJ)
 	$(CC) $(SANITIZE) -o $@ $(AOBJ) $(LDLIBS)
 
-$(BUILD)/test_frame: tests/unit/test_frame.c $(filter-out cgi/main.c,$(SRC)) cgi/*.h
+# C unit tests, one program per module, with the sanitizers on.
+$(BUILD)/unit/test_%: tests/unit/test_%.c tests/unit/tap.h $(LIB) cgi/*.h
 	@mkdir -p $(@D)
-	$(CC) $(STD) $(WARN) -O1 -g $(SANITIZE) -Icgi -o $@ tests/unit/test_frame.c cgi/frame.c cgi/strbuf.c
+	$(CC) $(STD) $(WARN) -O1 -g $(SANITIZE) -Icgi -o $@ $< $(LIB) $(LDLIBS)
 
 run:
 	@scripts/ensure-deps run
@@ -48,7 +50,7 @@ run:
 
 test:
 	@scripts/ensure-deps test
-	@$(MAKE) --no-print-directory $(WORKER) $(BUILD)/asan/sse-worker $(BUILD)/test_frame
+	@$(MAKE) --no-print-directory $(WORKER) $(BUILD)/asan/sse-worker $(UNIT)
 	@scripts/run-tests
 
 clean:

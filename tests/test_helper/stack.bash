@@ -1,0 +1,69 @@
+# A worker and an nginx on free loopback ports, state under a test temp dir.
+# Tests start one stack per file in setup_file and stop it in teardown_file.
+# shellcheck shell=bash
+
+# The worker under test: the ASan/UBSan build, so memory errors fail tests.
+: "${SSE_WORKER:=$ROOT/.build/asan/sse-worker}"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:exitcode=23}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+# start_worker DIR [worker args...]: the worker on a free port; sets
+# WORKER_PORT. Its pid goes to DIR/worker.pid, its exit status (once it
+# ends) to DIR/worker.exit, stderr to DIR/worker.log.
+start_worker() {
+    local dir=$1
+    shift
+    mkdir -p "$dir"
+    rm -f "$dir/worker.exit" "$dir/worker.pid"
+    WORKER_PORT=${WORKER_PORT:-$("$ROOT/scripts/free-port")}
+    export WORKER_PORT
+    (
+        "$SSE_WORKER" --listen "127.0.0.1:$WORKER_PORT" "$@" 2>>"$dir/worker.log" &
+        echo $! >"$dir/worker.pid"
+        wait $!
+        echo $? >"$dir/worker.exit"
+    ) </dev/null >/dev/null 3>&- &
+    wait_until 10 port_open "$WORKER_PORT"
+    WORKER_PID=$(cat "$dir/worker.pid")
+    export WORKER_PID
+}
+
+# stop_worker DIR: SIGTERM, then wait (bounded) for the exit status.
+stop_worker() {
+    local dir=$1
+    [[ -f $dir/worker.pid ]] || return 0
+    kill -TERM "$(cat "$dir/worker.pid")" 2>/dev/null || true
+    wait_until 15 test -f "$dir/worker.exit" || kill -KILL "$(cat "$dir/worker.pid")" 2>/dev/null
+    rm -f "$dir/worker.pid"
+}
+
+# start_stack [worker args...]: worker + nginx under $BATS_FILE_TMPDIR/stack;
+# sets STACK_DIR, HTTP_PORT, BASE_URL.
+start_stack() {
+    STACK_DIR=$BATS_FILE_TMPDIR/stack
+    HTTP_PORT=$("$ROOT/scripts/free-port")
+    export STACK_DIR HTTP_PORT BASE_URL="http://127.0.0.1:$HTTP_PORT"
+    start_worker "$STACK_DIR" "$@"
+    "$ROOT/scripts/render-nginx-conf" "$STACK_DIR" "127.0.0.1:$HTTP_PORT" "127.0.0.1:$WORKER_PORT"
+    nginx -p "$STACK_DIR" -c "$STACK_DIR/nginx.conf" -e "$STACK_DIR/nginx-stderr.log" \
+        </dev/null >/dev/null 2>&1 3>&- &
+    wait_until 10 curl -sf -o /dev/null "$BASE_URL/"
+}
+
+# stop_stack: stops the worker, then nginx; safe to call twice.
+stop_stack() {
+    [[ -n ${STACK_DIR:-} ]] || return 0
+    stop_worker "$STACK_DIR"
+    local pid_file=$STACK_DIR/nginx.pid
+    if [[ -f $pid_file ]]; then
+        local pid
+        pid=$(cat "$pid_file")
+        kill -TERM "$pid" 2>/dev/null || true
+        wait_until 10 bash -c "! kill -0 $pid 2>/dev/null" || kill -KILL "$pid" 2>/dev/null || true
+    fi
+}
+
+# worker_log_clean DIR: no sanitizer report in the worker's log.
+worker_log_clean() {
+    ! grep -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$1/worker.log"
+}
