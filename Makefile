@@ -18,11 +18,15 @@ OBJ  = $(SRC:cgi/%.c=$(BUILD)/%.o)
 AOBJ = $(SRC:cgi/%.c=$(BUILD)/asan/%.o)
 UNIT = $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all run test test-unit test-integration deps clean
+.PHONY: all run test build-deps clean
 
 all: $(WORKER)
 
-$(BUILD)/%.o: cgi/%.c cgi/*.h Makefile
+# Names (or, as root, installs) missing packages before the first compile.
+build-deps:
+	@scripts/ensure-deps build
+
+$(BUILD)/%.o: cgi/%.c cgi/*.h Makefile | build-deps
 	@mkdir -p $(@D)
 	$(CC) $(STD) $(WARN) $(CFLAGS) -c -o $@ $<
 
@@ -31,7 +35,7 @@ $(WORKER): $(OBJ)
 
 # The same worker with AddressSanitizer and UBSan: the integration tests run
 # this one, so any memory error or leak fails them. ASan frames are bigger.
-$(BUILD)/asan/%.o: cgi/%.c cgi/*.h Makefile
+$(BUILD)/asan/%.o: cgi/%.c cgi/*.h Makefile | build-deps
 	@mkdir -p $(@D)
 	$(CC) $(STD) $(WARN) -O1 -g $(SANITIZE) -DSTREAM_STACK_KIB=256 -c -o $@ $<
 

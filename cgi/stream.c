@@ -1,9 +1,9 @@
 #include "stream.h"
 
 #include <string.h>
-#include <time.h>
 
 #include "log.h"
+#include "monotime.h"
 #include "peer.h"
 #include "response.h"
 
@@ -32,29 +32,11 @@ struct stream {
     struct timespec last_write;
 };
 
-static struct timespec now_plus_ms(long ms)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    t.tv_sec += ms / 1000;
-    t.tv_nsec += (ms % 1000) * 1000000L;
-    if (t.tv_nsec >= 1000000000L) {
-        t.tv_sec++;
-        t.tv_nsec -= 1000000000L;
-    }
-    return t;
-}
-
-static int before(const struct timespec *a, const struct timespec *b)
-{
-    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
-}
-
 static int send_bytes(struct stream *s, const char *bytes, size_t len)
 {
     if (response_send(s->req->out, bytes, len) != 0)
         return -1;
-    clock_gettime(CLOCK_MONOTONIC, &s->last_write);
+    s->last_write = monotime_now();
     s->frames++;
     return 0;
 }
@@ -90,16 +72,15 @@ static struct timespec next_deadline(const struct stream *s)
 {
     struct timespec heartbeat = s->last_write;
     heartbeat.tv_sec += s->cfg->heartbeat_s;
-    struct timespec check = now_plus_ms(PEER_CHECK_MS);
-    return before(&heartbeat, &check) ? heartbeat : check;
+    struct timespec check = monotime_in_ms(PEER_CHECK_MS);
+    return monotime_before(&heartbeat, &check) ? heartbeat : check;
 }
 
 static int heartbeat_due(const struct stream *s)
 {
-    struct timespec due = s->last_write, now;
+    struct timespec due = s->last_write, now = monotime_now();
     due.tv_sec += s->cfg->heartbeat_s;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return !before(&now, &due);
+    return !monotime_before(&now, &due);
 }
 
 /* Returns why the stream ended, for the log. */

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "monotime.h"
 
 #define MULTILINE_EVERY 5
 
@@ -47,25 +48,14 @@ static void publish_tick(struct ticker *t, unsigned long seq)
     hub_publish(t->hub, &multi, NULL);
 }
 
-static void add_ms(struct timespec *t, unsigned long ms)
-{
-    t->tv_sec += (time_t)(ms / 1000);
-    t->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (t->tv_nsec >= 1000000000L) {
-        t->tv_sec++;
-        t->tv_nsec -= 1000000000L;
-    }
-}
-
 /* Ticks keep a fixed cadence: each deadline follows the last, not "now". */
 static void *run(void *arg)
 {
     struct ticker *t = arg;
-    struct timespec next;
-    clock_gettime(CLOCK_MONOTONIC, &next);
+    struct timespec next = monotime_now();
     pthread_mutex_lock(&t->lock);
     for (unsigned long seq = 1; !t->stopping; seq++) {
-        add_ms(&next, t->period_ms);
+        monotime_add_ms(&next, (long)t->period_ms);
         while (!t->stopping && pthread_cond_timedwait(&t->wake, &t->lock, &next) == 0)
             ; /* woken early without stopping: keep waiting */
         if (t->stopping)

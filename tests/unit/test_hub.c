@@ -3,20 +3,8 @@
 #include <time.h>
 
 #include "hub.h"
+#include "monotime.h"
 #include "tap.h"
-
-static struct timespec in_ms(long ms)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    t.tv_sec += ms / 1000;
-    t.tv_nsec += (ms % 1000) * 1000000L;
-    if (t.tv_nsec >= 1000000000L) {
-        t.tv_sec++;
-        t.tv_nsec -= 1000000000L;
-    }
-    return t;
-}
 
 static uint64_t publish(struct hub *hub, const char *data)
 {
@@ -27,7 +15,7 @@ static uint64_t publish(struct hub *hub, const char *data)
 /* Takes the next frame (it must be there) and compares its bytes. */
 static void expect_next(struct hub *hub, uint64_t *cursor, const char *name, const char *want)
 {
-    struct timespec deadline = in_ms(0);
+    struct timespec deadline = monotime_in_ms(0);
     struct hub_frame *f = NULL;
     enum hub_wait_result r = hub_wait(hub, cursor, &deadline, &f);
     if (r != HUB_FRAME) {
@@ -47,7 +35,7 @@ static void ids_and_order(void)
     tap_ok(publish(hub, "a") == 1 && publish(hub, "b") == 2, "ids count up from 1");
     expect_next(hub, &cursor, "the first frame carries id 1", "event: t\nid: 1\ndata: a\n\n");
     expect_next(hub, &cursor, "then id 2", "event: t\nid: 2\ndata: b\n\n");
-    struct timespec deadline = in_ms(20);
+    struct timespec deadline = monotime_in_ms(20);
     struct hub_frame *f = NULL;
     tap_ok(hub_wait(hub, &cursor, &deadline, &f) == HUB_TIMEOUT,
            "with nothing new, the wait times out");
@@ -84,7 +72,7 @@ static void closing(void)
     pthread_t tid;
     pthread_create(&tid, NULL, closer, hub);
     uint64_t cursor = 0;
-    struct timespec deadline = in_ms(10000);
+    struct timespec deadline = monotime_in_ms(10000);
     struct hub_frame *f = NULL;
     tap_ok(hub_wait(hub, &cursor, &deadline, &f) == HUB_CLOSED,
            "closing the hub wakes a waiting stream with HUB_CLOSED");
@@ -108,7 +96,7 @@ static void frame_outlives_ring(void)
     struct hub *hub = hub_new(1);
     uint64_t cursor = 0;
     publish(hub, "first");
-    struct timespec deadline = in_ms(0);
+    struct timespec deadline = monotime_in_ms(0);
     struct hub_frame *f = NULL;
     hub_wait(hub, &cursor, &deadline, &f);
     publish(hub, "second"); /* pushes "first" out of the one-slot ring */
