@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -23,13 +24,15 @@ static const char usage[] =
     "  -h, --help              this text\n"
     "  -V, --version           the version\n"
     "\n"
-    "Each option can also come from the environment: SSE_LISTEN, SSE_SOCKET_MODE,\n"
-    "SSE_BACKLOG, SSE_HEARTBEAT, SSE_RETRY, SSE_TICK_MS, SSE_HISTORY, SSE_LOG_LEVEL.\n"
+    "Each option can also come from the environment as SSE_ and its name in\n"
+    "capitals with _ for -: SSE_LISTEN, SSE_MAX_STREAMS, SSE_PUBLISH_TOKEN_FILE, ...\n"
     "Flags win over the environment.\n";
 
 enum { OPT_SOCKET_MODE = 256, OPT_BACKLOG, OPT_HEARTBEAT, OPT_RETRY,
-       OPT_TICK_MS, OPT_HISTORY, OPT_LOG_LEVEL };
+       OPT_TICK_MS, OPT_HISTORY, OPT_LOG_LEVEL, OPT_MAX_STREAMS, OPT_MAX_TOPICS,
+       OPT_MAX_BODY, OPT_PUBLIC_TOPICS, OPT_PUBLIC_MAX_BODY, OPT_TOKEN_FILE };
 
+/* Options that take a value come first: each can also be set as SSE_<NAME>. */
 static const struct option options[] = {
     { "listen", required_argument, NULL, 'l' },
     { "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
@@ -39,18 +42,25 @@ static const struct option options[] = {
     { "tick-ms", required_argument, NULL, OPT_TICK_MS },
     { "history", required_argument, NULL, OPT_HISTORY },
     { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+    { "max-streams", required_argument, NULL, OPT_MAX_STREAMS },
+    { "max-topics", required_argument, NULL, OPT_MAX_TOPICS },
+    { "max-body", required_argument, NULL, OPT_MAX_BODY },
+    { "public-topics", required_argument, NULL, OPT_PUBLIC_TOPICS },
+    { "public-max-body", required_argument, NULL, OPT_PUBLIC_MAX_BODY },
+    { "publish-token-file", required_argument, NULL, OPT_TOKEN_FILE },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, 'V' },
     { NULL, 0, NULL, 0 },
 };
 
-/* The environment variable standing for each long option. */
-static const struct { int opt; const char *env; } env_names[] = {
-    { 'l', "SSE_LISTEN" },          { OPT_SOCKET_MODE, "SSE_SOCKET_MODE" },
-    { OPT_BACKLOG, "SSE_BACKLOG" }, { OPT_HEARTBEAT, "SSE_HEARTBEAT" },
-    { OPT_RETRY, "SSE_RETRY" },     { OPT_TICK_MS, "SSE_TICK_MS" },
-    { OPT_HISTORY, "SSE_HISTORY" }, { OPT_LOG_LEVEL, "SSE_LOG_LEVEL" },
-};
+/* SSE_ plus the long option's name in capitals, "-" turned to "_". */
+static void env_name(const char *option, char *out, size_t n)
+{
+    size_t i = (size_t)snprintf(out, n, "SSE_");
+    for (; *option && i + 1 < n; option++)
+        out[i++] = *option == '-' ? '_' : (char)toupper((unsigned char)*option);
+    out[i] = '\0';
+}
 
 static int parse_ulong(const char *text, int base, unsigned long min, unsigned long max,
                        unsigned long *out)
@@ -90,6 +100,18 @@ static int set_number(struct config *cfg, int opt, const char *val)
         if (parse_ulong(val, 10, 1, 10000000UL, &v)) return -1;
         cfg->history = (unsigned)v;
         return 0;
+    case OPT_MAX_STREAMS:
+        if (parse_ulong(val, 10, 1, 1000000UL, &v)) return -1;
+        cfg->max_streams = (unsigned)v;
+        return 0;
+    case OPT_MAX_TOPICS:
+        if (parse_ulong(val, 10, 1, 1024, &v)) return -1;
+        cfg->max_topics = (unsigned)v;
+        return 0;
+    case OPT_MAX_BODY:
+        return parse_ulong(val, 10, 1, 64UL << 20, &cfg->max_body);
+    case OPT_PUBLIC_MAX_BODY:
+        return parse_ulong(val, 10, 1, 64UL << 20, &cfg->public_max_body);
     }
     return -1;
 }
@@ -102,6 +124,14 @@ static int set_option(struct config *cfg, int opt, const char *val)
     }
     if (opt == OPT_LOG_LEVEL)
         return log_parse_level(val, &cfg->log_level);
+    if (opt == OPT_PUBLIC_TOPICS) {
+        cfg->public_topics = val;
+        return 0;
+    }
+    if (opt == OPT_TOKEN_FILE) {
+        cfg->token_file = val[0] ? val : NULL;
+        return 0;
+    }
     return set_number(cfg, opt, val);
 }
 
@@ -117,7 +147,9 @@ static void set_defaults(struct config *cfg)
 {
     *cfg = (struct config){
         .listen = NULL, .socket_mode = 0660, .backlog = 1024, .heartbeat_s = 15,
-        .retry_ms = 3000, .tick_ms = 1000, .history = 1000, .log_level = LOG_INFO,
+        .retry_ms = 3000, .tick_ms = 1000, .history = 1000, .max_streams = 10000,
+        .max_topics = 16, .max_body = 65536, .public_max_body = 1024,
+        .public_topics = "", .token_file = NULL, .log_level = LOG_INFO,
     };
 }
 
@@ -125,10 +157,12 @@ enum config_result config_load(struct config *cfg, int argc, char **argv,
                                FILE *out, FILE *err)
 {
     set_defaults(cfg);
-    for (size_t i = 0; i < sizeof env_names / sizeof env_names[0]; i++) {
-        const char *val = getenv(env_names[i].env);
-        if (val && set_option(cfg, env_names[i].opt, val) != 0) {
-            fprintf(err, "sse-worker: invalid %s=%s\n", env_names[i].env, val);
+    for (size_t i = 0; options[i].has_arg == required_argument; i++) {
+        char name[64];
+        env_name(options[i].name, name, sizeof name);
+        const char *val = getenv(name);
+        if (val && set_option(cfg, options[i].val, val) != 0) {
+            fprintf(err, "sse-worker: invalid %s=%s\n", name, val);
             return CONFIG_EXIT_USAGE;
         }
     }

@@ -15,7 +15,13 @@ struct config {
     unsigned heartbeat_s;      /* comment line after this long without a write */
     unsigned long retry_ms;    /* sent as "retry:" in the first frame */
     unsigned long tick_ms;     /* demo ticker period; 0 turns it off */
-    unsigned history;          /* frames kept for late or slow streams */
+    unsigned history;          /* events kept for Last-Event-ID replay */
+    unsigned max_streams;      /* open /events streams; 503 past it */
+    unsigned max_topics;       /* per stream and per published event */
+    unsigned long max_body;    /* largest /publish body, bytes */
+    unsigned long public_max_body; /* the same for anonymous publishes */
+    const char *public_topics; /* comma-separated, anonymous publishing allowed */
+    const char *token_file;    /* --publish-token-file */
     enum log_level log_level;
 };
 

@@ -5,38 +5,96 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include "json.h"
+#include "topics.h"
+
+/* One published event in the history ring. */
+struct entry {
+    uint64_t seq;             /* 0: empty slot */
+    struct hub_frame *frame;
+    char *id;                 /* as on the wire, for Last-Event-ID look-ups */
+    struct topic **topics;
+    size_t ntopics;
+};
+
+struct hub_sub {
+    uint64_t cursor;              /* seq of the last entry looked at */
+    struct hub_frame *first;      /* sent before anything else (the gap signal) */
+    hub_wake_fn wake;
+    void *wake_ctx;
+    size_t ntopics;
+    struct membership members[];  /* one per topic */
+};
 
 struct hub {
     pthread_mutex_t lock;
-    pthread_cond_t changed;     /* signalled on publish and on close */
-    struct hub_frame **ring;    /* frame with id i sits at ring[i % size] */
+    struct entry *ring;           /* entry with seq s sits at ring[s % size] */
     size_t size;
-    uint64_t last_id;           /* newest frame's id; 0 before the first */
+    uint64_t last_seq;            /* 0 before the first event */
+    uint64_t id_base;             /* generated id = id_base + seq */
+    struct topics *topics;
+    struct hub_limits limits;
     size_t subscribers;
+    uint64_t published;
+    uint64_t lagged;
     int closed;
-    struct strbuf scratch;      /* render buffer, reused under the lock */
+    struct strbuf scratch;        /* render buffer, used under the lock */
 };
 
-struct hub *hub_new(size_t history)
+const char *hub_status_str(enum hub_status st)
+{
+    switch (st) {
+    case HUB_OK: return "ok";
+    case HUB_BAD_EVENT: return "invalid event";
+    case HUB_NO_TOPIC: return "no topic given";
+    case HUB_BAD_TOPIC: return "invalid topic: use 1 to 128 of A-Z a-z 0-9 - . _ ~ : / @";
+    case HUB_TOO_MANY_TOPICS: return "too many topics";
+    case HUB_RESERVED_TYPE: return "event type 'gap' is reserved for the hub's missed-events signal";
+    case HUB_FULL: return "too many open streams";
+    case HUB_CLOSED: return "shutting down";
+    case HUB_NO_MEMORY: return "out of memory";
+    }
+    return "unknown hub status";
+}
+
+static uint64_t now_microseconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}
+
+struct hub *hub_new(const struct hub_limits *limits)
 {
     struct hub *hub = calloc(1, sizeof *hub);
     if (!hub)
         return NULL;
-    hub->size = history ? history : 1;
+    hub->limits = *limits;
+    hub->size = limits->history ? limits->history : 1;
     hub->ring = calloc(hub->size, sizeof *hub->ring);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    /* Deadlines are monotonic so a clock step cannot stall or rush streams. */
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    int failed = !hub->ring || pthread_mutex_init(&hub->lock, NULL) != 0 ||
-                 pthread_cond_init(&hub->changed, &attr) != 0;
-    pthread_condattr_destroy(&attr);
-    if (failed) {
+    hub->topics = topics_new();
+    /* Ids from this run start above any id a previous run can have handed
+     * out, unless it published more than a million events a second. */
+    hub->id_base = now_microseconds();
+    if (!hub->ring || !hub->topics || pthread_mutex_init(&hub->lock, NULL) != 0) {
         free(hub->ring);
+        topics_free(hub->topics);
         free(hub);
         return NULL;
     }
     return hub;
+}
+
+static void entry_clear(struct hub *hub, struct entry *e)
+{
+    hub_frame_release(e->frame);
+    for (size_t i = 0; i < e->ntopics; i++)
+        topics_release(hub->topics, e->topics[i]);
+    free(e->topics);
+    free(e->id);
+    memset(e, 0, sizeof *e);
 }
 
 void hub_free(struct hub *hub)
@@ -44,107 +102,23 @@ void hub_free(struct hub *hub)
     if (!hub)
         return;
     for (size_t i = 0; i < hub->size; i++)
-        if (hub->ring[i])
-            hub_frame_release(hub->ring[i]);
+        entry_clear(hub, &hub->ring[i]);
     free(hub->ring);
+    topics_free(hub->topics);
     strbuf_free(&hub->scratch);
-    pthread_cond_destroy(&hub->changed);
     pthread_mutex_destroy(&hub->lock);
     free(hub);
 }
 
-static struct hub_frame *frame_copy(uint64_t id, const struct strbuf *sb)
+static struct hub_frame *frame_from(const struct strbuf *sb)
 {
     struct hub_frame *f = malloc(sizeof *f + sb->len);
     if (!f)
         return NULL;
-    f->id = id;
-    f->len = sb->len;
     atomic_init(&f->refs, 1);
+    f->len = sb->len;
     memcpy(f->bytes, sb->ptr, sb->len);
     return f;
-}
-
-/* Called with the lock held: ids must enter the ring in the order given. */
-static uint64_t store(struct hub *hub, const struct sse_event *ev, enum frame_status *status)
-{
-    char id_text[24];
-    uint64_t id = hub->last_id + 1;
-    struct sse_event numbered = *ev;
-    numbered.id = (struct sse_str){ id_text, 0 };
-    numbered.id.len = (size_t)snprintf(id_text, sizeof id_text, "%llu", (unsigned long long)id);
-    strbuf_reset(&hub->scratch);
-    *status = frame_event(&hub->scratch, &numbered);
-    if (*status != FRAME_OK)
-        return 0;
-    struct hub_frame *f = frame_copy(id, &hub->scratch);
-    if (!f) {
-        *status = FRAME_NO_MEMORY;
-        return 0;
-    }
-    struct hub_frame **slot = &hub->ring[id % hub->size];
-    if (*slot)
-        hub_frame_release(*slot);
-    *slot = f;
-    hub->last_id = id;
-    return id;
-}
-
-uint64_t hub_publish(struct hub *hub, const struct sse_event *ev, enum frame_status *status)
-{
-    enum frame_status ignored;
-    if (!status)
-        status = &ignored;
-    pthread_mutex_lock(&hub->lock);
-    uint64_t id = 0;
-    *status = FRAME_OK;
-    if (!hub->closed)
-        id = store(hub, ev, status);
-    pthread_mutex_unlock(&hub->lock);
-    if (id)
-        pthread_cond_broadcast(&hub->changed);
-    return id;
-}
-
-uint64_t hub_last_id(struct hub *hub)
-{
-    pthread_mutex_lock(&hub->lock);
-    uint64_t id = hub->last_id;
-    pthread_mutex_unlock(&hub->lock);
-    return id;
-}
-
-/* With the lock held and a frame newer than *cursor present. */
-static struct hub_frame *take_next(struct hub *hub, uint64_t *cursor)
-{
-    uint64_t oldest = hub->last_id >= hub->size ? hub->last_id - hub->size + 1 : 1;
-    uint64_t next = *cursor + 1 < oldest ? oldest : *cursor + 1;
-    struct hub_frame *f = hub->ring[next % hub->size];
-    atomic_fetch_add(&f->refs, 1);
-    *cursor = next;
-    return f;
-}
-
-enum hub_wait_result hub_wait(struct hub *hub, uint64_t *cursor,
-                              const struct timespec *deadline, struct hub_frame **frame)
-{
-    enum hub_wait_result result = HUB_TIMEOUT;
-    pthread_mutex_lock(&hub->lock);
-    for (;;) {
-        if (hub->closed) {
-            result = HUB_CLOSED;
-            break;
-        }
-        if (hub->last_id > *cursor) {
-            *frame = take_next(hub, cursor);
-            result = HUB_FRAME;
-            break;
-        }
-        if (pthread_cond_timedwait(&hub->changed, &hub->lock, deadline) != 0)
-            break; /* ETIMEDOUT: nothing new */
-    }
-    pthread_mutex_unlock(&hub->lock);
-    return result;
 }
 
 void hub_frame_release(struct hub_frame *frame)
@@ -153,20 +127,306 @@ void hub_frame_release(struct hub_frame *frame)
         free(frame);
 }
 
-size_t hub_subscribe(struct hub *hub)
+enum hub_status hub_check_topics(const struct hub *hub, const struct sse_str *topics, size_t n)
 {
-    pthread_mutex_lock(&hub->lock);
-    size_t n = ++hub->subscribers;
-    pthread_mutex_unlock(&hub->lock);
-    return n;
+    if (n == 0)
+        return HUB_NO_TOPIC;
+    if (n > hub->limits.max_topics)
+        return HUB_TOO_MANY_TOPICS;
+    for (size_t i = 0; i < n; i++)
+        if (!topics_name_valid(topics[i].ptr, topics[i].len))
+            return HUB_BAD_TOPIC;
+    return HUB_OK;
 }
 
-size_t hub_unsubscribe(struct hub *hub)
+/* Takes a reference on each distinct topic; fills out[], returns how many. */
+static size_t acquire_topics(struct hub *hub, const struct sse_str *names, size_t n,
+                             struct topic **out)
+{
+    size_t got = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct topic *t = topics_acquire(hub->topics, names[i].ptr, names[i].len);
+        if (!t) {
+            while (got > 0)
+                topics_release(hub->topics, out[--got]);
+            return 0;
+        }
+        size_t k = 0;
+        while (k < got && out[k] != t)
+            k++;
+        if (k < got)
+            topics_release(hub->topics, t); /* named twice: once is enough */
+        else
+            out[got++] = t;
+    }
+    return got;
+}
+
+static uint64_t oldest_seq(const struct hub *hub)
+{
+    return hub->last_seq >= hub->size ? hub->last_seq - hub->size + 1 : 1;
+}
+
+/* Renders the event with its final id into hub->scratch; returns the id. */
+static char *render(struct hub *hub, const struct hub_message *msg, uint64_t seq,
+                    enum frame_status *frame_st)
+{
+    char generated[24];
+    struct sse_event ev = msg->event;
+    if (!ev.id.ptr) {
+        int n = snprintf(generated, sizeof generated, "%llu",
+                         (unsigned long long)(hub->id_base + seq));
+        ev.id = (struct sse_str){ generated, (size_t)n };
+    }
+    strbuf_reset(&hub->scratch);
+    *frame_st = frame_event(&hub->scratch, &ev);
+    if (*frame_st != FRAME_OK)
+        return NULL;
+    char *id = malloc(ev.id.len + 1);
+    if (id) {
+        memcpy(id, ev.id.ptr, ev.id.len);
+        id[ev.id.len] = '\0';
+    }
+    return id;
+}
+
+static void wake_topic(const struct topic *t)
+{
+    for (struct membership *m = t->members; m; m = m->next)
+        m->sub->wake(m->sub->wake_ctx);
+}
+
+/* With the lock held: fills the next ring slot, evicting the oldest event. */
+static enum hub_status store(struct hub *hub, const struct hub_message *msg,
+                             struct strbuf *id_out, enum frame_status *frame_st)
+{
+    uint64_t seq = hub->last_seq + 1;
+    struct entry e = { .seq = seq };
+    e.id = render(hub, msg, seq, frame_st);
+    if (*frame_st != FRAME_OK)
+        return HUB_BAD_EVENT;
+    e.frame = e.id ? frame_from(&hub->scratch) : NULL;
+    e.topics = calloc(msg->ntopics, sizeof *e.topics);
+    if (e.frame && e.topics)
+        e.ntopics = acquire_topics(hub, msg->topics, msg->ntopics, e.topics);
+    if (e.ntopics == 0 || (id_out && strbuf_puts(id_out, e.id) != 0)) {
+        entry_clear(hub, &e);
+        return HUB_NO_MEMORY;
+    }
+    struct entry *slot = &hub->ring[seq % hub->size];
+    entry_clear(hub, slot);
+    *slot = e;
+    hub->last_seq = seq;
+    hub->published++;
+    for (size_t i = 0; i < e.ntopics; i++) {
+        e.topics[i]->published++;
+        wake_topic(e.topics[i]);
+    }
+    return HUB_OK;
+}
+
+enum hub_status hub_publish(struct hub *hub, const struct hub_message *msg,
+                            struct strbuf *id_out, enum frame_status *frame_st)
+{
+    enum frame_status ignored;
+    frame_st = frame_st ? frame_st : &ignored;
+    *frame_st = FRAME_OK;
+    enum hub_status st = hub_check_topics(hub, msg->topics, msg->ntopics);
+    if (st != HUB_OK)
+        return st;
+    const struct sse_str type = msg->event.type;
+    if (type.ptr && type.len == sizeof HUB_GAP_TYPE - 1 &&
+        memcmp(type.ptr, HUB_GAP_TYPE, type.len) == 0)
+        return HUB_RESERVED_TYPE;
+    pthread_mutex_lock(&hub->lock);
+    st = hub->closed ? HUB_CLOSED : store(hub, msg, id_out, frame_st);
+    pthread_mutex_unlock(&hub->lock);
+    return st;
+}
+
+/* The "events may be missing" frame for a Last-Event-ID not in the history. */
+static struct hub_frame *gap_frame(struct hub *hub, const char *last_event_id)
+{
+    struct strbuf data = STRBUF_INIT;
+    const struct entry *oldest = &hub->ring[oldest_seq(hub) % hub->size];
+    int failed = strbuf_puts(&data, "{\"lastEventId\":") != 0 ||
+                 json_append_string(&data, last_event_id, strlen(last_event_id)) != 0 ||
+                 strbuf_puts(&data, ",\"oldestKeptId\":") != 0 ||
+                 (oldest->id ? json_append_string(&data, oldest->id, strlen(oldest->id))
+                             : strbuf_puts(&data, "null")) != 0 ||
+                 strbuf_puts(&data, "}") != 0;
+    struct hub_frame *f = NULL;
+    if (!failed) {
+        struct sse_event ev = { .type = SSE_STR(HUB_GAP_TYPE),
+                                .data = { data.ptr, data.len } };
+        strbuf_reset(&hub->scratch);
+        if (frame_event(&hub->scratch, &ev) == FRAME_OK)
+            f = frame_from(&hub->scratch);
+    }
+    strbuf_free(&data);
+    return f;
+}
+
+/* With the lock held: where a new subscriber starts reading the ring. */
+static int position(struct hub *hub, struct hub_sub *sub, const char *last_event_id)
+{
+    sub->cursor = hub->last_seq;
+    if (!last_event_id)
+        return 0;
+    uint64_t oldest = oldest_seq(hub);
+    for (uint64_t s = hub->last_seq; s >= oldest && s > 0; s--) {
+        if (strcmp(hub->ring[s % hub->size].id, last_event_id) == 0) {
+            sub->cursor = s;
+            return 0;
+        }
+    }
+    sub->cursor = oldest - 1;
+    sub->first = gap_frame(hub, last_event_id);
+    return sub->first ? 0 : -1;
+}
+
+static void leave_all(struct hub *hub, struct hub_sub *sub, size_t joined)
+{
+    for (size_t i = 0; i < joined; i++) {
+        struct topic *t = sub->members[i].topic;
+        topics_leave(t, &sub->members[i]);
+        topics_release(hub->topics, t);
+    }
+}
+
+/* With the lock held. */
+static enum hub_status join(struct hub *hub, struct hub_sub *sub, const struct hub_subscription *req,
+                            struct topic **scratch)
+{
+    if (hub->closed)
+        return HUB_CLOSED;
+    if (hub->subscribers >= hub->limits.max_subscribers)
+        return HUB_FULL;
+    sub->ntopics = acquire_topics(hub, req->topics, req->ntopics, scratch);
+    if (sub->ntopics == 0)
+        return HUB_NO_MEMORY;
+    for (size_t i = 0; i < sub->ntopics; i++) {
+        sub->members[i].sub = sub;
+        topics_join(scratch[i], &sub->members[i]);
+    }
+    if (position(hub, sub, req->last_event_id) != 0) {
+        leave_all(hub, sub, sub->ntopics);
+        return HUB_NO_MEMORY;
+    }
+    hub->subscribers++;
+    return HUB_OK;
+}
+
+enum hub_status hub_subscribe(struct hub *hub, const struct hub_subscription *req,
+                              struct hub_sub **out)
+{
+    enum hub_status st = hub_check_topics(hub, req->topics, req->ntopics);
+    if (st != HUB_OK)
+        return st;
+    struct hub_sub *sub = calloc(1, sizeof *sub + req->ntopics * sizeof sub->members[0]);
+    struct topic **scratch = calloc(req->ntopics, sizeof *scratch);
+    if (!sub || !scratch) {
+        free(sub);
+        free(scratch);
+        return HUB_NO_MEMORY;
+    }
+    sub->wake = req->wake;
+    sub->wake_ctx = req->wake_ctx;
+    pthread_mutex_lock(&hub->lock);
+    st = join(hub, sub, req, scratch);
+    pthread_mutex_unlock(&hub->lock);
+    free(scratch);
+    if (st != HUB_OK) {
+        free(sub);
+        return st;
+    }
+    *out = sub;
+    return HUB_OK;
+}
+
+static int wanted(const struct hub_sub *sub, const struct entry *e)
+{
+    for (size_t i = 0; i < e->ntopics; i++)
+        for (size_t k = 0; k < sub->ntopics; k++)
+            if (e->topics[i] == sub->members[k].topic)
+                return 1;
+    return 0;
+}
+
+/* With the lock held. */
+static enum hub_next next_locked(struct hub *hub, struct hub_sub *sub, struct hub_frame **frame)
+{
+    if (hub->closed)
+        return HUB_NEXT_CLOSED;
+    if (sub->first) {
+        *frame = sub->first;
+        sub->first = NULL;
+        return HUB_NEXT_FRAME;
+    }
+    /* The history is shared by all topics: a cursor that fell out of it may
+     * have missed events of its own topics, so the stream must resume. */
+    if (sub->cursor + 1 < oldest_seq(hub)) {
+        hub->lagged++;
+        return HUB_NEXT_LAGGED;
+    }
+    while (sub->cursor < hub->last_seq) {
+        const struct entry *e = &hub->ring[++sub->cursor % hub->size];
+        if (wanted(sub, e)) {
+            atomic_fetch_add(&e->frame->refs, 1);
+            *frame = e->frame;
+            return HUB_NEXT_FRAME;
+        }
+    }
+    return HUB_NEXT_NONE;
+}
+
+enum hub_next hub_next(struct hub *hub, struct hub_sub *sub, struct hub_frame **frame)
 {
     pthread_mutex_lock(&hub->lock);
-    size_t n = --hub->subscribers;
+    enum hub_next r = next_locked(hub, sub, frame);
     pthread_mutex_unlock(&hub->lock);
-    return n;
+    return r;
+}
+
+void hub_unsubscribe(struct hub *hub, struct hub_sub *sub)
+{
+    if (!sub)
+        return;
+    pthread_mutex_lock(&hub->lock);
+    leave_all(hub, sub, sub->ntopics);
+    hub->subscribers--;
+    pthread_mutex_unlock(&hub->lock);
+    hub_frame_release(sub->first);
+    free(sub);
+}
+
+struct report_ctx {
+    void (*fn)(void *ctx, const struct hub_topic_info *);
+    void *ctx;
+};
+
+static void report_topic(void *arg, const struct topic *t)
+{
+    struct report_ctx *rc = arg;
+    struct hub_topic_info info = { t->name, t->subscribers, t->published };
+    rc->fn(rc->ctx, &info);
+}
+
+void hub_report(struct hub *hub, struct hub_totals *totals,
+                void (*fn)(void *ctx, const struct hub_topic_info *), void *ctx)
+{
+    struct report_ctx rc = { fn, ctx };
+    pthread_mutex_lock(&hub->lock);
+    *totals = (struct hub_totals){
+        .subscribers = hub->subscribers,
+        .topics = topics_count(hub->topics),
+        .kept = hub->last_seq < hub->size ? hub->last_seq : hub->size,
+        .published = hub->published,
+        .lagged = hub->lagged,
+    };
+    if (fn)
+        topics_each(hub->topics, report_topic, &rc);
+    pthread_mutex_unlock(&hub->lock);
 }
 
 size_t hub_subscribers(struct hub *hub)
@@ -177,10 +437,16 @@ size_t hub_subscribers(struct hub *hub)
     return n;
 }
 
+static void wake_everyone(void *arg, const struct topic *t)
+{
+    (void)arg;
+    wake_topic(t);
+}
+
 void hub_close(struct hub *hub)
 {
     pthread_mutex_lock(&hub->lock);
     hub->closed = 1;
+    topics_each(hub->topics, wake_everyone, NULL);
     pthread_mutex_unlock(&hub->lock);
-    pthread_cond_broadcast(&hub->changed);
 }

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app.h"
+#include "auth.h"
 #include "config.h"
 #include "hub.h"
 #include "listener.h"
@@ -56,30 +58,62 @@ static void *wait_for_stop(void *arg)
     return NULL;
 }
 
-static int serve(const struct config *cfg, int listen_fd, struct stopper *st)
+/* The publish token: SSE_PUBLISH_TOKEN, else --publish-token-file. */
+static int load_token(const struct config *cfg, char **token)
 {
-    struct hub *hub = hub_new(cfg->history);
-    struct server *srv = hub ? server_new(listen_fd, hub, cfg) : NULL;
+    const char *env = getenv("SSE_PUBLISH_TOKEN");
+    *token = NULL;
+    if (env && *env)
+        *token = strdup(env);
+    else if (cfg->token_file && !(*token = auth_read_token_file(cfg->token_file)))
+        return -1;
+    if (!*token)
+        log_warn("no publish token set: only public topics (%s) accept publishes",
+                 cfg->public_topics[0] ? cfg->public_topics : "none");
+    return 0;
+}
+
+static int run(struct app *app, int listen_fd, struct stopper *st)
+{
+    struct server *srv = server_new(listen_fd, app);
     int err = 0;
-    struct ticker *ticker = srv ? ticker_start(hub, cfg->tick_ms, &err) : NULL;
+    struct ticker *ticker = srv ? ticker_start(app->hub, app->cfg->tick_ms, &err) : NULL;
     pthread_t stop_thread;
     st->srv = srv;
     if (!srv || err != 0 || pthread_create(&stop_thread, NULL, wait_for_stop, st) != 0) {
         log_error("cannot start: out of memory or threads");
         ticker_stop(ticker);
         server_free(srv);
-        hub_free(hub);
         return 1;
     }
     unsigned left = server_run(srv);
     pthread_join(stop_thread, NULL);
     ticker_stop(ticker);
     if (left > 0)
-        return 0; /* streams still hold the hub: exit without freeing it */
+        return -1; /* streams still use the hub: exit without freeing it */
     server_free(srv);
-    hub_free(hub);
     log_info("stopped cleanly");
     return 0;
+}
+
+static int serve(const struct config *cfg, int listen_fd, struct stopper *st)
+{
+    struct stats stats;
+    stats_init(&stats);
+    struct hub_limits limits = { cfg->history, cfg->max_streams, cfg->max_topics };
+    struct app app = { .cfg = cfg, .stats = &stats, .hub = hub_new(&limits) };
+    char *token = NULL;
+    if (!app.hub || load_token(cfg, &token) != 0) {
+        hub_free(app.hub);
+        return 1;
+    }
+    app.publish_token = token;
+    int rc = run(&app, listen_fd, st);
+    if (rc >= 0) {
+        hub_free(app.hub);
+        free(token);
+    }
+    return rc > 0 ? 1 : 0;
 }
 
 int main(int argc, char **argv)

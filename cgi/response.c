@@ -19,8 +19,8 @@ int response_send(FCGX_Stream *out, const char *bytes, size_t len)
     return FCGX_GetError(out) != 0 ? -1 : 0;
 }
 
-int response_error(FCGX_Stream *out, const char *status, const char *extra_headers,
-                   const char *reason)
+int response_line(FCGX_Stream *out, const char *status, const char *extra_headers,
+                  const char *line)
 {
     FCGX_FPrintF(out,
                  "Status: %s\r\n"
@@ -29,6 +29,12 @@ int response_error(FCGX_Stream *out, const char *status, const char *extra_heade
                  "Cache-Control: no-store\r\n"
                  "\r\n"
                  "%s\n",
-                 status, extra_headers ? extra_headers : "", reason);
+                 status, extra_headers ? extra_headers : "", line);
     return response_send(out, "", 0);
+}
+
+int response_body(FCGX_Stream *out, const char *content_type, const char *body, size_t len)
+{
+    FCGX_FPrintF(out, "Content-Type: %s\r\nCache-Control: no-store\r\n\r\n", content_type);
+    return response_send(out, body, len);
 }

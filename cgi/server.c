@@ -11,10 +11,10 @@
 
 #include "log.h"
 #include "response.h"
-#include "stream.h"
+#include "router.h"
 
 /*
- * A stream thread only waits on a condition variable and writes frames, so
+ * A request thread only waits on a condition variable and writes frames, so
  * it needs far less than glibc's 8 MiB default. Only touched pages cost
  * memory, but the small reservation lets 10,000 threads fit comfortably.
  */
@@ -27,8 +27,7 @@
 
 struct server {
     int listen_fd;
-    struct hub *hub;
-    const struct config *cfg;
+    const struct app *app;
     atomic_int stopping;
     pthread_attr_t thread_attr;
     pthread_mutex_t lock;
@@ -44,14 +43,13 @@ struct job {
     unsigned long no;
 };
 
-struct server *server_new(int listen_fd, struct hub *hub, const struct config *cfg)
+struct server *server_new(int listen_fd, const struct app *app)
 {
     struct server *srv = calloc(1, sizeof *srv);
     if (!srv)
         return NULL;
     srv->listen_fd = listen_fd;
-    srv->hub = hub;
-    srv->cfg = cfg;
+    srv->app = app;
     atomic_init(&srv->stopping, 0);
     pthread_attr_init(&srv->thread_attr);
     pthread_attr_setdetachstate(&srv->thread_attr, PTHREAD_CREATE_DETACHED);
@@ -87,7 +85,7 @@ static void job_end(struct job *job)
 static void *stream_thread(void *arg)
 {
     struct job *job = arg;
-    stream_serve(&job->req, job->srv->hub, job->srv->cfg, job->no);
+    router_serve(&job->req, job->srv->app, job->no);
     job_end(job);
     return NULL;
 }
@@ -102,8 +100,8 @@ static void start_stream(struct server *srv, struct job *job)
     if (rc == 0)
         return;
     log_warn("request %lu: cannot start a thread: %s", job->no, strerror(rc));
-    response_error(job->req.out, "503 Service Unavailable", "Retry-After: 5\r\n",
-                   "service unavailable: no room for another stream");
+    response_line(job->req.out, "503 Service Unavailable", "Retry-After: 5\r\n",
+                  "service unavailable: cannot start another thread");
     job_end(job);
 }
 
@@ -169,7 +167,7 @@ unsigned server_run(struct server *srv)
 void server_stop(struct server *srv)
 {
     atomic_store(&srv->stopping, 1);
-    hub_close(srv->hub);
+    hub_close(srv->app->hub);
     /* Wakes the accept(2) that libfcgi blocks in: it returns EINVAL. */
     shutdown(srv->listen_fd, SHUT_RDWR);
 }

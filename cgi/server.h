@@ -7,12 +7,11 @@
 #ifndef SSE_SERVER_H
 #define SSE_SERVER_H
 
-#include "config.h"
-#include "hub.h"
+#include "app.h"
 
 struct server;
 
-struct server *server_new(int listen_fd, struct hub *hub, const struct config *cfg);
+struct server *server_new(int listen_fd, const struct app *app);
 
 /*
  * Accepts requests until server_stop(), then waits for the open streams to

@@ -1,18 +1,25 @@
-/* stream: serves one accepted FastCGI request (routing, headers, the event loop). */
+/*
+ * stream: GET /events, one subscriber's stream. This is the delivery side:
+ * a thread per stream that sleeps until the hub wakes it, then writes and
+ * flushes each frame to nginx. The hub does not know it exists.
+ */
 #ifndef SSE_STREAM_H
 #define SSE_STREAM_H
 
 #include <fcgiapp.h>
 
-#include "config.h"
-#include "hub.h"
+#include "app.h"
+#include "ticker.h"
+
+/* The topic a stream gets when it names none: the demo ticker's. */
+#define STREAM_DEFAULT_TOPIC TICKER_TOPIC
 
 /*
- * Answers req: GET /events streams frames from the hub until the client goes
- * away or the hub closes; anything else gets a short 404 or 405. Blocks for
- * the stream's whole life. The caller still owns req and finishes it.
+ * Subscribes to the topics in the query string (?topic=a&topic=b), resumes
+ * after Last-Event-ID (header, or ?lastEventId=) and streams until the client
+ * leaves, falls behind the history, or the worker stops. Blocks for the
+ * stream's whole life; the caller still owns req.
  */
-void stream_serve(FCGX_Request *req, struct hub *hub, const struct config *cfg,
-                  unsigned long stream_no);
+void stream_serve(FCGX_Request *req, const struct app *app, unsigned long no);
 
 #endif

@@ -35,8 +35,12 @@ static void publish_tick(struct ticker *t, unsigned long seq)
     iso_time_now(when, sizeof when);
     int n = snprintf(json, sizeof json, "{\"time\":\"%s\",\"seq\":%lu,\"clients\":%zu}",
                      when, seq, hub_subscribers(t->hub));
-    struct sse_event ev = { .type = SSE_STR("tick"), .data = { json, (size_t)n } };
-    hub_publish(t->hub, &ev, NULL);
+    struct sse_str topic = SSE_STR(TICKER_TOPIC);
+    struct hub_message tick = {
+        .topics = &topic, .ntopics = 1,
+        .event = { .type = SSE_STR("tick"), .data = { json, (size_t)n } },
+    };
+    hub_publish(t->hub, &tick, NULL, NULL);
     if (seq % MULTILINE_EVERY != 0)
         return;
     char text[160];
@@ -44,8 +48,10 @@ static void publish_tick(struct ticker *t, unsigned long seq)
                  "tick %lu, sent as three data: lines\n"
                  "the browser joins them with LF\n"
                  "into one message event", seq);
-    struct sse_event multi = { .data = { text, (size_t)n } };
-    hub_publish(t->hub, &multi, NULL);
+    struct hub_message multi = {
+        .topics = &topic, .ntopics = 1, .event = { .data = { text, (size_t)n } },
+    };
+    hub_publish(t->hub, &multi, NULL, NULL);
 }
 
 /* Ticks keep a fixed cadence: each deadline follows the last, not "now". */

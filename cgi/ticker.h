@@ -9,6 +9,8 @@
 
 #include "hub.h"
 
+#define TICKER_TOPIC "clock"
+
 struct ticker;
 
 /* Starts the ticker thread; period_ms 0 returns NULL without starting one. */

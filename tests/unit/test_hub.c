@@ -1,117 +1,218 @@
-/* Unit tests for cgi/hub.c: ids, order, the ring, timeouts and closing. */
-#include <pthread.h>
-#include <time.h>
+/* Unit tests for cgi/hub.c: ids, topics, replay, the ring, lagging, closing. */
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "hub.h"
-#include "monotime.h"
 #include "tap.h"
 
-static uint64_t publish(struct hub *hub, const char *data)
+static const struct hub_limits limits = { .history = 8, .max_subscribers = 3, .max_topics = 4 };
+
+/* A subscriber's wake-ups are counted, as a delivery side would notice them. */
+static void count_wake(void *ctx)
 {
-    struct sse_event ev = { .type = SSE_STR("t"), .data = SSE_CSTR(data) };
-    return hub_publish(hub, &ev, NULL);
+    (*(int *)ctx)++;
 }
 
-/* Takes the next frame (it must be there) and compares its bytes. */
-static void expect_next(struct hub *hub, uint64_t *cursor, const char *name, const char *want)
+static struct strbuf last_id = STRBUF_INIT;
+
+static enum hub_status publish_to(struct hub *hub, const char *topic, const char *data)
 {
-    struct timespec deadline = monotime_in_ms(0);
-    struct hub_frame *f = NULL;
-    enum hub_wait_result r = hub_wait(hub, cursor, &deadline, &f);
-    if (r != HUB_FRAME) {
-        tap_ok(0, name);
-        printf("#   hub_wait returned %d, not a frame\n", r);
-        return;
+    struct sse_str t = SSE_CSTR(topic);
+    struct hub_message msg = { .topics = &t, .ntopics = 1, .event = { .data = SSE_CSTR(data) } };
+    strbuf_reset(&last_id);
+    return hub_publish(hub, &msg, &last_id, NULL);
+}
+
+static struct hub_sub *subscribe(struct hub *hub, const char *topic, const char *last, int *wakes)
+{
+    struct sse_str t = SSE_CSTR(topic);
+    struct hub_subscription req = { .topics = &t, .ntopics = 1, .last_event_id = last,
+                                    .wake = count_wake, .wake_ctx = wakes };
+    struct hub_sub *sub = NULL;
+    return hub_subscribe(hub, &req, &sub) == HUB_OK ? sub : NULL;
+}
+
+/* Collects the data lines of every frame available, "a,b,c". */
+static void collect(struct hub *hub, struct hub_sub *sub, struct strbuf *out, enum hub_next *end)
+{
+    struct hub_frame *f;
+    while ((*end = hub_next(hub, sub, &f)) == HUB_NEXT_FRAME) {
+        struct strbuf frame = STRBUF_INIT; /* frame bytes have no NUL: copy them */
+        strbuf_append(&frame, f->bytes, f->len);
+        hub_frame_release(f);
+        const char *d = strstr(frame.ptr, "data: ");
+        if (out->len)
+            strbuf_puts(out, ",");
+        if (strstr(frame.ptr, "event: gap\n"))
+            strbuf_puts(out, "GAP");
+        else if (d)
+            strbuf_append(out, d + 6, strcspn(d + 6, "\n"));
+        strbuf_free(&frame);
     }
-    tap_bytes(name, f->bytes, f->len, want);
-    hub_frame_release(f);
 }
 
-static void ids_and_order(void)
+static void expect_collect(struct hub *hub, struct hub_sub *sub, const char *name, const char *want)
 {
-    struct hub *hub = hub_new(8);
-    uint64_t cursor = hub_last_id(hub);
-    tap_ok(cursor == 0, "a new hub's last id is 0");
-    tap_ok(publish(hub, "a") == 1 && publish(hub, "b") == 2, "ids count up from 1");
-    expect_next(hub, &cursor, "the first frame carries id 1", "event: t\nid: 1\ndata: a\n\n");
-    expect_next(hub, &cursor, "then id 2", "event: t\nid: 2\ndata: b\n\n");
-    struct timespec deadline = monotime_in_ms(20);
+    struct strbuf got = STRBUF_INIT;
+    enum hub_next end;
+    collect(hub, sub, &got, &end);
+    tap_bytes(name, got.ptr, got.len, want);
+    strbuf_free(&got);
+}
+
+static void topics_and_ids(void)
+{
+    struct hub *hub = hub_new(&limits);
+    int wakes_a = 0, wakes_b = 0;
+    struct hub_sub *a = subscribe(hub, "a", NULL, &wakes_a);
+    struct hub_sub *b = subscribe(hub, "b", NULL, &wakes_b);
+    publish_to(hub, "a", "1");
+    char first[32];
+    snprintf(first, sizeof first, "%s", last_id.ptr);
+    publish_to(hub, "b", "2");
+    publish_to(hub, "a", "3");
+    tap_ok(wakes_a == 2 && wakes_b == 1, "a publish wakes only the subscribers of its topic");
+    tap_ok(strtoull(last_id.ptr, NULL, 10) == strtoull(first, NULL, 10) + 2,
+           "generated ids increase by one per event");
+    tap_ok(strtoull(first, NULL, 10) > 1700000000000000ULL,
+           "generated ids start from the clock in microseconds");
+    expect_collect(hub, a, "a subscriber gets only its topic's events, in order", "1,3");
+    expect_collect(hub, b, "and another topic's subscriber only its own", "2");
+    hub_unsubscribe(hub, a);
+    hub_unsubscribe(hub, b);
+    hub_free(hub);
+}
+
+static void replay(void)
+{
+    struct hub *hub = hub_new(&limits);
+    int wakes = 0;
+    publish_to(hub, "a", "1");
+    char after[32];
+    snprintf(after, sizeof after, "%s", last_id.ptr);
+    publish_to(hub, "a", "2");
+    publish_to(hub, "b", "x");
+    publish_to(hub, "a", "3");
+    struct hub_sub *s = subscribe(hub, "a", after, &wakes);
+    expect_collect(hub, s, "Last-Event-ID replays every later event of the topic", "2,3");
+    publish_to(hub, "a", "4");
+    expect_collect(hub, s, "then goes live with no gap and no duplicate", "4");
+    hub_unsubscribe(hub, s);
+    s = subscribe(hub, "a", "no-such-id", &wakes);
+    expect_collect(hub, s, "an unknown id gets the gap signal, then everything kept",
+                   "GAP,1,2,3,4");
+    hub_unsubscribe(hub, s);
+    s = subscribe(hub, "a", NULL, &wakes);
+    expect_collect(hub, s, "without an id a subscriber starts with new events only", "");
+    hub_unsubscribe(hub, s);
+    hub_free(hub);
+}
+
+static void custom_ids(void)
+{
+    struct hub *hub = hub_new(&limits);
+    struct sse_str t = SSE_STR("a");
+    struct hub_message msg = { .topics = &t, .ntopics = 1,
+                               .event = { .id = SSE_STR("order-7"), .data = SSE_STR("x") } };
+    strbuf_reset(&last_id);
+    hub_publish(hub, &msg, &last_id, NULL);
+    tap_bytes("a publisher's own id is kept", last_id.ptr, last_id.len, "order-7");
+    publish_to(hub, "a", "y");
+    int wakes = 0;
+    struct hub_sub *s = subscribe(hub, "a", "order-7", &wakes);
+    expect_collect(hub, s, "a publisher's own id works as Last-Event-ID", "y");
+    hub_unsubscribe(hub, s);
+    hub_free(hub);
+}
+
+static void ring_and_lag(void)
+{
+    struct hub *hub = hub_new(&limits);
+    int wakes = 0;
+    publish_to(hub, "a", "0");
+    char old[32];
+    snprintf(old, sizeof old, "%s", last_id.ptr);
+    struct hub_sub *slow = subscribe(hub, "a", NULL, &wakes);
+    for (int i = 1; i <= 9; i++)
+        publish_to(hub, "a", "n");
     struct hub_frame *f = NULL;
-    tap_ok(hub_wait(hub, &cursor, &deadline, &f) == HUB_TIMEOUT,
-           "with nothing new, the wait times out");
-    enum frame_status st;
-    struct sse_event bad = { .id = SSE_NONE, .type = SSE_STR("x\ny") };
-    tap_ok(hub_publish(hub, &bad, &st) == 0 && st == FRAME_BAD_TYPE,
-           "a refused event gets no id and says why");
-    tap_ok(publish(hub, "c") == 3, "a refused event does not use up an id");
+    tap_ok(hub_next(hub, slow, &f) == HUB_NEXT_LAGGED,
+           "a subscriber whose next event left the history is told it lagged");
+    hub_unsubscribe(hub, slow);
+    struct hub_sub *late = subscribe(hub, "a", old, &wakes);
+    struct strbuf got = STRBUF_INIT;
+    enum hub_next end;
+    collect(hub, late, &got, &end);
+    tap_ok(strncmp(got.ptr, "GAP,", 4) == 0 && end == HUB_NEXT_NONE,
+           "an id older than the history gets the gap signal first");
+    tap_ok(strcmp(got.ptr + 4, "n,n,n,n,n,n,n,n") == 0, "then exactly the kept events");
+    strbuf_free(&got);
+    struct hub_totals totals;
+    hub_report(hub, &totals, NULL, NULL);
+    tap_ok(totals.kept == 8 && totals.published == 10 && totals.lagged == 1,
+           "totals count kept, published and lagged events");
+    hub_unsubscribe(hub, late);
     hub_free(hub);
 }
 
-static void ring_overflow(void)
+static void limits_and_refusals(void)
 {
-    struct hub *hub = hub_new(3);
-    uint64_t cursor = 0;
-    for (int i = 0; i < 5; i++)
-        publish(hub, "x");
-    expect_next(hub, &cursor, "a cursor behind the ring resumes at the oldest kept frame",
-                "event: t\nid: 3\ndata: x\n\n");
+    struct hub *hub = hub_new(&limits);
+    int wakes = 0;
+    struct hub_sub *subs[3];
+    for (int i = 0; i < 3; i++)
+        subs[i] = subscribe(hub, "a", NULL, &wakes);
+    struct sse_str t = SSE_STR("a");
+    struct hub_subscription req = { .topics = &t, .ntopics = 1, .wake = count_wake,
+                                    .wake_ctx = &wakes };
+    struct hub_sub *extra = NULL;
+    tap_ok(hub_subscribe(hub, &req, &extra) == HUB_FULL, "past max_subscribers: HUB_FULL");
+    for (int i = 0; i < 3; i++)
+        hub_unsubscribe(hub, subs[i]);
+    struct sse_str many[5] = { SSE_STR("a"), SSE_STR("b"), SSE_STR("c"), SSE_STR("d"),
+                               SSE_STR("e") };
+    tap_ok(hub_check_topics(hub, many, 5) == HUB_TOO_MANY_TOPICS, "too many topics refused");
+    tap_ok(hub_check_topics(hub, many, 0) == HUB_NO_TOPIC, "no topic refused");
+    struct sse_str bad[3] = { SSE_STR("a b"), SSE_STR(""), SSE_STR("<x>") };
+    const char *names[3] = { "a topic with a space is refused", "an empty topic is refused",
+                             "a topic with < > is refused" };
+    for (int i = 0; i < 3; i++)
+        tap_ok(hub_check_topics(hub, &bad[i], 1) == HUB_BAD_TOPIC, names[i]);
+    struct hub_message msg = { .topics = &t, .ntopics = 1,
+                               .event = { .type = SSE_STR("gap"), .data = SSE_STR("x") } };
+    tap_ok(hub_publish(hub, &msg, NULL, NULL) == HUB_RESERVED_TYPE, "type gap is reserved");
+    msg.event.type = SSE_STR("a\nb");
+    enum frame_status fst;
+    tap_ok(hub_publish(hub, &msg, NULL, &fst) == HUB_BAD_EVENT && fst == FRAME_BAD_TYPE,
+           "a refused event says why");
+    struct hub_totals totals;
+    hub_report(hub, &totals, NULL, NULL);
+    tap_ok(totals.published == 0 && totals.kept == 0, "refused events change nothing");
     hub_free(hub);
-}
-
-static void *closer(void *arg)
-{
-    struct timespec t = { 0, 50 * 1000000L };
-    nanosleep(&t, NULL);
-    hub_close(arg);
-    return NULL;
 }
 
 static void closing(void)
 {
-    struct hub *hub = hub_new(4);
-    pthread_t tid;
-    pthread_create(&tid, NULL, closer, hub);
-    uint64_t cursor = 0;
-    struct timespec deadline = monotime_in_ms(10000);
+    struct hub *hub = hub_new(&limits);
+    int wakes = 0;
+    struct hub_sub *s = subscribe(hub, "a", NULL, &wakes);
+    hub_close(hub);
     struct hub_frame *f = NULL;
-    tap_ok(hub_wait(hub, &cursor, &deadline, &f) == HUB_CLOSED,
-           "closing the hub wakes a waiting stream with HUB_CLOSED");
-    pthread_join(tid, NULL);
-    tap_ok(publish(hub, "late") == 0, "a closed hub refuses publishes");
-    hub_free(hub);
-}
-
-static void subscribers(void)
-{
-    struct hub *hub = hub_new(1);
-    hub_subscribe(hub);
-    hub_subscribe(hub);
-    hub_unsubscribe(hub);
-    tap_ok(hub_subscribers(hub) == 1, "subscribers are counted in and out");
-    hub_free(hub);
-}
-
-static void frame_outlives_ring(void)
-{
-    struct hub *hub = hub_new(1);
-    uint64_t cursor = 0;
-    publish(hub, "first");
-    struct timespec deadline = monotime_in_ms(0);
-    struct hub_frame *f = NULL;
-    hub_wait(hub, &cursor, &deadline, &f);
-    publish(hub, "second"); /* pushes "first" out of the one-slot ring */
-    tap_bytes("a frame being sent survives its eviction from the ring", f->bytes, f->len,
-              "event: t\nid: 1\ndata: first\n\n");
-    hub_frame_release(f);
+    tap_ok(wakes == 1 && hub_next(hub, s, &f) == HUB_NEXT_CLOSED,
+           "closing wakes every subscriber and answers HUB_NEXT_CLOSED");
+    tap_ok(publish_to(hub, "a", "late") == HUB_CLOSED, "a closed hub refuses publishes");
+    hub_unsubscribe(hub, s);
     hub_free(hub);
 }
 
 int main(void)
 {
-    ids_and_order();
-    ring_overflow();
+    topics_and_ids();
+    replay();
+    custom_ids();
+    ring_and_lag();
+    limits_and_refusals();
     closing();
-    subscribers();
-    frame_outlives_ring();
+    strbuf_free(&last_id);
     return tap_done();
 }

@@ -1,0 +1,118 @@
+#include "stats.h"
+
+#include <string.h>
+
+#include "json.h"
+#include "monotime.h"
+
+void stats_init(struct stats *s)
+{
+    s->started = monotime_now();
+    atomic_init(&s->streams_total, 0);
+    atomic_init(&s->streams_rejected, 0);
+    atomic_init(&s->delivered, 0);
+    atomic_init(&s->publish_rejected, 0);
+}
+
+static double uptime_seconds(const struct stats *s)
+{
+    struct timespec now = monotime_now();
+    return (double)(now.tv_sec - s->started.tv_sec) +
+           (double)(now.tv_nsec - s->started.tv_nsec) / 1e9;
+}
+
+struct topic_writer {
+    struct strbuf *out;
+    struct strbuf *out2;  /* Prometheus: a second metric family */
+    int first;
+    int failed;
+};
+
+static void json_topic(void *ctx, const struct hub_topic_info *t)
+{
+    struct topic_writer *w = ctx;
+    w->failed |= strbuf_puts(w->out, w->first ? "" : ",") != 0 ||
+                 json_append_string(w->out, t->name, strlen(t->name)) != 0 ||
+                 strbuf_printf(w->out, ":{\"streams\":%zu,\"published\":%llu}",
+                               t->subscribers, (unsigned long long)t->published) != 0;
+    w->first = 0;
+}
+
+int stats_json(struct strbuf *out, struct stats *s, struct hub *hub)
+{
+    struct hub_totals totals;
+    struct strbuf topics = STRBUF_INIT;
+    struct topic_writer w = { &topics, NULL, 1, 0 };
+    hub_report(hub, &totals, json_topic, &w);
+    int failed = w.failed ||
+        strbuf_printf(out,
+                      "{\"uptime\":%.3f,\"streams\":%zu,\"streams_total\":%llu,"
+                      "\"streams_rejected\":%llu,\"published\":%llu,\"delivered\":%llu,"
+                      "\"dropped\":%llu,\"publish_rejected\":%llu,\"history\":%zu,"
+                      "\"topics\":{%s}}\n",
+                      uptime_seconds(s), totals.subscribers,
+                      (unsigned long long)atomic_load(&s->streams_total),
+                      (unsigned long long)atomic_load(&s->streams_rejected),
+                      (unsigned long long)totals.published,
+                      (unsigned long long)atomic_load(&s->delivered),
+                      (unsigned long long)totals.lagged,
+                      (unsigned long long)atomic_load(&s->publish_rejected),
+                      totals.kept, topics.ptr ? topics.ptr : "") != 0;
+    strbuf_free(&topics);
+    return failed ? -1 : 0;
+}
+
+/* Topic names allow only [A-Za-z0-9-._~:/@], none of which need escaping
+ * in a Prometheus label value (only backslash, quote and newline do). */
+static void prometheus_topic(void *ctx, const struct hub_topic_info *t)
+{
+    struct topic_writer *w = ctx;
+    w->failed |= strbuf_printf(w->out, "sse_topic_streams{topic=\"%s\"} %zu\n",
+                               t->name, t->subscribers) != 0 ||
+                 strbuf_printf(w->out2, "sse_topic_published_total{topic=\"%s\"} %llu\n",
+                               t->name, (unsigned long long)t->published) != 0;
+}
+
+static int metric(struct strbuf *out, const char *name, const char *type, const char *help,
+                  double value)
+{
+    return strbuf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %.15g\n",
+                         name, help, name, type, name, value);
+}
+
+int stats_prometheus(struct strbuf *out, struct stats *s, struct hub *hub)
+{
+    struct hub_totals totals;
+    struct strbuf streams = STRBUF_INIT, published = STRBUF_INIT;
+    struct topic_writer w = { &streams, &published, 1, 0 };
+    hub_report(hub, &totals, prometheus_topic, &w);
+    int failed = w.failed ||
+        metric(out, "sse_uptime_seconds", "gauge", "Seconds since the worker started.",
+               uptime_seconds(s)) ||
+        metric(out, "sse_streams", "gauge", "Open event streams.",
+               (double)totals.subscribers) ||
+        metric(out, "sse_streams_total", "counter", "Event streams opened.",
+               (double)atomic_load(&s->streams_total)) ||
+        metric(out, "sse_streams_rejected_total", "counter",
+               "Streams refused with 503 at the stream limit.",
+               (double)atomic_load(&s->streams_rejected)) ||
+        metric(out, "sse_published_total", "counter", "Events published.",
+               (double)totals.published) ||
+        metric(out, "sse_delivered_total", "counter", "Event frames written to clients.",
+               (double)atomic_load(&s->delivered)) ||
+        metric(out, "sse_dropped_total", "counter",
+               "Streams ended for falling behind the history.", (double)totals.lagged) ||
+        metric(out, "sse_publish_rejected_total", "counter", "Publishes refused with 4xx.",
+               (double)atomic_load(&s->publish_rejected)) ||
+        metric(out, "sse_history_events", "gauge", "Events kept for replay.",
+               (double)totals.kept) ||
+        strbuf_puts(out, "# HELP sse_topic_streams Open streams per topic.\n"
+                         "# TYPE sse_topic_streams gauge\n") ||
+        strbuf_append(out, streams.ptr ? streams.ptr : "", streams.len) ||
+        strbuf_puts(out, "# HELP sse_topic_published_total Events published per topic.\n"
+                         "# TYPE sse_topic_published_total counter\n") ||
+        strbuf_append(out, published.ptr ? published.ptr : "", published.len);
+    strbuf_free(&streams);
+    strbuf_free(&published);
+    return failed ? -1 : 0;
+}

@@ -1,0 +1,25 @@
+/* stats: counters kept by the request handlers, and the /stats and /metrics pages. */
+#ifndef SSE_STATS_H
+#define SSE_STATS_H
+
+#include <stdatomic.h>
+#include <time.h>
+
+#include "hub.h"
+#include "strbuf.h"
+
+struct stats {
+    struct timespec started;          /* monotonic */
+    atomic_ullong streams_total;      /* streams ever opened */
+    atomic_ullong streams_rejected;   /* 503: too many streams */
+    atomic_ullong delivered;          /* event frames written to clients */
+    atomic_ullong publish_rejected;   /* publishes answered 4xx */
+};
+
+void stats_init(struct stats *s);
+
+/* The page bodies; hub totals and topics come from hub_report(). */
+int stats_json(struct strbuf *out, struct stats *s, struct hub *hub);
+int stats_prometheus(struct strbuf *out, struct stats *s, struct hub *hub);
+
+#endif

@@ -1,0 +1,52 @@
+/*
+ * topics: the hub's registry of topic names. A topic lives while something
+ * refers to it (a subscriber or an event in the history) and keeps the list
+ * of streams to wake when an event for it is published. Not thread-safe on
+ * its own: the hub calls it with its lock held.
+ */
+#ifndef SSE_TOPICS_H
+#define SSE_TOPICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TOPIC_MAX_LEN 128
+
+struct hub_sub;
+
+/* A stream's place in one topic's list of subscribers. */
+struct membership {
+    struct hub_sub *sub;
+    struct topic *topic;
+    struct membership *prev, *next;
+};
+
+struct topic {
+    char *name;
+    size_t refs;           /* subscribers + history entries naming it */
+    size_t subscribers;
+    uint64_t published;
+    struct membership *members;
+    struct topic *next_in_bucket;
+};
+
+struct topics;
+
+struct topics *topics_new(void);
+void topics_free(struct topics *t);
+
+/* A topic name is 1 to TOPIC_MAX_LEN of A-Z a-z 0-9 - . _ ~ : / @ */
+int topics_name_valid(const char *name, size_t n);
+
+/* Finds or creates the topic and takes a reference; NULL when out of memory. */
+struct topic *topics_acquire(struct topics *t, const char *name, size_t n);
+/* Drops a reference; the topic is freed with the last one. */
+void topics_release(struct topics *t, struct topic *topic);
+
+void topics_join(struct topic *topic, struct membership *m);
+void topics_leave(struct topic *topic, struct membership *m);
+
+size_t topics_count(const struct topics *t);
+void topics_each(const struct topics *t, void (*fn)(void *ctx, const struct topic *), void *ctx);
+
+#endif
