@@ -1,0 +1,178 @@
+#!/usr/bin/env bats
+# The hub's limits and counters: the stream limit, slow clients, /stats, /metrics.
+
+bats_require_minimum_version 1.5.0
+
+load test_helper/common
+load test_helper/sse
+
+TOKEN=limits-token-0123456789
+
+setup_file() {
+    export SSE_PUBLISH_TOKEN=$TOKEN
+    # Big events and a short history make a stalled client fall behind fast.
+    start_stack --tick-ms 0 --max-streams 3 --max-topics 4 --history 4 --max-body 1048576
+}
+
+teardown_file() {
+    bg_stop_all
+    stop_stack
+}
+
+teardown() {
+    bg_stop_all
+}
+
+stat() {
+    curl -sS --max-time 10 "$BASE_URL/stats" | jq -r "$1"
+}
+
+streams_open() {
+    [[ $(stat .streams) == "$1" ]]
+}
+
+# worker_holds THREADS FDS: the worker has exactly that many of each.
+worker_holds() {
+    (($(thread_count "$WORKER_PID") == $1 && $(fd_count "$WORKER_PID") == $2))
+}
+
+publish() {
+    curl -sS --fail-with-body --max-time 30 -H "Authorization: Bearer $TOKEN" \
+        -d "topic=$1" --data-urlencode "data@$2" "$BASE_URL/publish"
+}
+
+@test "past --max-streams a stream gets 503 with a jittered Retry-After, and the limit frees up as streams close" {
+    local i
+    for i in 1 2 3; do
+        sse_client "$BATS_TEST_TMPDIR/s$i" "$BASE_URL/events?topic=full"
+    done
+    wait_until 20 streams_open 3
+    local rejected
+    rejected=$(stat .streams_rejected)
+
+    local -A seen=()
+    for i in $(seq 1 12); do
+        local head=$BATS_TEST_TMPDIR/503.$i.head
+        run curl -sS --max-time 10 -D "$head" "$BASE_URL/events?topic=full"
+        assert_output 'too many open streams'
+        assert_equal "$(http_status "$head")" 503
+        local after
+        after=$(http_header "$head" Retry-After)
+        [[ $after =~ ^[0-9]+$ ]] && ((after >= 5 && after <= 15))
+        seen[$after]=1
+    done
+    # Jitter: twelve refusals do not all name the same delay.
+    ((${#seen[@]} > 1))
+    assert_equal "$(stat .streams_rejected)" "$((rejected + 12))"
+
+    bg_stop "$BATS_TEST_TMPDIR/s1"
+    wait_until 10 streams_open 2
+    sse_client "$BATS_TEST_TMPDIR/s4" "$BASE_URL/events?topic=full"
+    wait_until 10 streams_open 3
+    run http_status "$BATS_TEST_TMPDIR/s4.head"
+    assert_output 200
+}
+
+@test "a stream may name at most --max-topics topics, and only well-formed ones" {
+    run curl -sS --max-time 10 -o /dev/null -w '%{http_code}' \
+        "$BASE_URL/events?topic=a&topic=b&topic=c&topic=d&topic=e"
+    assert_output 400
+    run curl -sS --max-time 10 "$BASE_URL/events?topic=a&topic=b&topic=c&topic=d&topic=e"
+    assert_output 'too many topics'
+    run curl -sS --max-time 10 -o /dev/null -w '%{http_code}' "$BASE_URL/events?topic=a%20b"
+    assert_output 400
+    run curl -sS --max-time 10 -o /dev/null -w '%{http_code}' "$BASE_URL/events?topic=a%zz"
+    assert_output 400
+}
+
+@test "a stalled client that falls behind the history is disconnected and counted, and others are not held up" {
+    local big=$BATS_TEST_TMPDIR/big.txt
+    head -c 900000 /dev/zero | tr '\0' x >"$big"
+    sse_client "$BATS_TEST_TMPDIR/slow" "$BASE_URL/events?topic=flood"
+    sse_client "$BATS_TEST_TMPDIR/fast" "$BASE_URL/events?topic=flood"
+    wait_until 20 streams_open 2
+    local dropped
+    dropped=$(stat .dropped)
+
+    # Stop reading: the kernel and nginx buffers fill, the worker's write
+    # blocks, and the ring of 4 events moves on without this stream.
+    bg_signal "$BATS_TEST_TMPDIR/slow" STOP
+    local i
+    for i in $(seq 1 40); do
+        publish flood "$big" >/dev/null
+    done
+    # The publisher was never blocked, and the other client got everything.
+    wait_until 30 sse_has "$BATS_TEST_TMPDIR/fast.out" 40
+
+    bg_signal "$BATS_TEST_TMPDIR/slow" CONT
+    wait_until 30 bg_wait "$BATS_TEST_TMPDIR/slow" 1
+    assert_equal "$(stat .dropped)" "$((dropped + 1))"
+    # It was told why before its stream ended, and got fewer than 40 events.
+    run sse_comments "$BATS_TEST_TMPDIR/slow.out" 'too far behind: reconnect to resume from Last-Event-ID'
+    assert_output 1
+    (($(sse_count "$BATS_TEST_TMPDIR/slow.out") < 40))
+}
+
+@test "a killed client's stream, thread and file descriptor are released" {
+    wait_until 10 streams_open 0
+    local threads fds
+    threads=$(thread_count "$WORKER_PID")
+    fds=$(fd_count "$WORKER_PID")
+    sse_client "$BATS_TEST_TMPDIR/k" "$BASE_URL/events?topic=kill"
+    wait_until 10 streams_open 1
+    ((  $(thread_count "$WORKER_PID") == threads + 1 ))
+    bg_stop "$BATS_TEST_TMPDIR/k" KILL
+    wait_until 10 streams_open 0
+    wait_until 10 worker_holds "$threads" "$fds"
+}
+
+@test "/stats is JSON with streams, per-topic counts, published, delivered, dropped and uptime" {
+    sse_client "$BATS_TEST_TMPDIR/a" "$BASE_URL/events?topic=st-a&topic=st-b"
+    wait_until 10 streams_open 1
+    local before delivered
+    before=$(stat .published)
+    delivered=$(stat .delivered)
+    echo one >"$BATS_TEST_TMPDIR/one"
+    publish st-a "$BATS_TEST_TMPDIR/one" >/dev/null
+    publish st-a "$BATS_TEST_TMPDIR/one" >/dev/null
+    wait_until 10 sse_has "$BATS_TEST_TMPDIR/a.out" 2
+
+    run curl -sS --max-time 10 -D "$BATS_TEST_TMPDIR/h" "$BASE_URL/stats"
+    assert_equal "$(http_header "$BATS_TEST_TMPDIR/h" Content-Type)" application/json
+    run jq -e --argjson before "$before" --argjson delivered "$delivered" '
+        .streams == 1 and .published == $before + 2 and .delivered == $delivered + 2
+        and .topics["st-a"] == {"streams": 1, "published": 2}
+        and .topics["st-b"] == {"streams": 1, "published": 0}
+        and (.uptime | type == "number" and . > 0)
+        and (.dropped | type == "number") and (.history | type == "number")' <<<"$output"
+    assert_success
+}
+
+@test "/metrics is Prometheus text with a HELP and TYPE for every family" {
+    run curl -sS --max-time 10 -D "$BATS_TEST_TMPDIR/h" "$BASE_URL/metrics"
+    assert_success
+    assert_line --regexp '^sse_streams [0-9]+$'
+    assert_line --regexp '^sse_published_total [0-9]+$'
+    assert_line --regexp '^sse_delivered_total [0-9]+$'
+    assert_line --regexp '^sse_dropped_total [0-9]+$'
+    assert_line --regexp '^sse_uptime_seconds [0-9.]+$'
+    assert_line --regexp '^sse_topic_published_total\{topic="[^"]+"\} [0-9]+$'
+    assert_equal "$(http_header "$BATS_TEST_TMPDIR/h" Content-Type)" 'text/plain; version=0.0.4; charset=utf-8'
+    # Every sample's family was declared before it, and families are not split.
+    run awk '
+        /^# TYPE / { if ($3 in typed) { print "TYPE twice: " $3; bad = 1 } typed[$3] = 1; cur = $3; next }
+        /^#/ { next }
+        { name = $1; sub(/\{.*/, "", name)
+          if (name != cur) { print "sample outside its family: " $0; bad = 1 } }
+        END { exit bad }' <<<"$output"
+    assert_success
+}
+
+@test "GET on /publish, POST on /stats: 405 with the right Allow" {
+    run curl -sS --max-time 10 -D "$BATS_TEST_TMPDIR/h" "$BASE_URL/publish"
+    assert_equal "$(http_status "$BATS_TEST_TMPDIR/h")" 405
+    assert_equal "$(http_header "$BATS_TEST_TMPDIR/h" Allow)" POST
+    run curl -sS --max-time 10 -D "$BATS_TEST_TMPDIR/h" -X POST "$BASE_URL/stats"
+    assert_equal "$(http_status "$BATS_TEST_TMPDIR/h")" 405
+    assert_equal "$(http_header "$BATS_TEST_TMPDIR/h" Allow)" GET
+}

@@ -1,0 +1,138 @@
+#!/usr/bin/env bats
+# Last-Event-ID: a client that comes back gets what it missed, exactly once.
+
+bats_require_minimum_version 1.5.0
+
+load test_helper/common
+load test_helper/sse
+
+TOKEN=replay-token-0123456789
+
+setup_file() {
+    export SSE_PUBLISH_TOKEN=$TOKEN
+    start_stack --tick-ms 0 --history 20
+}
+
+teardown_file() {
+    bg_stop_all
+    stop_stack
+}
+
+teardown() {
+    bg_stop_all
+}
+
+publish() {
+    curl -sS --fail-with-body --max-time 10 -H "Authorization: Bearer $TOKEN" \
+        -d "topic=$1" --data-urlencode "data=$2" "$BASE_URL/publish"
+}
+
+streams_open() {
+    [[ $(curl -sS --max-time 10 "$BASE_URL/stats" | jq -r .streams) == "$1" ]]
+}
+
+data_of() {
+    sse_parse "$1" | cut -f1,3
+}
+
+@test "a client that reconnects with Last-Event-ID gets exactly the 5 events it missed, then live ones" {
+    local c=$BATS_TEST_TMPDIR/c
+    sse_client "$c" "$BASE_URL/events?topic=r1"
+    wait_until 20 streams_open 1
+    local last
+    last=$(publish r1 before)
+    wait_until 10 sse_has "$c.out" 1
+    bg_stop "$c"
+    wait_until 10 streams_open 0
+
+    local i
+    for i in 1 2 3 4 5; do
+        publish r1 "missed $i" >/dev/null
+    done
+    publish other "not for r1" >/dev/null
+
+    sse_client "$c.2" "$BASE_URL/events?topic=r1" -H "Last-Event-ID: $last"
+    wait_until 10 sse_has "$c.2.out" 5
+    publish r1 live >/dev/null
+    wait_until 10 sse_has "$c.2.out" 6
+    run data_of "$c.2.out"
+    assert_output "$(printf 'message\tmissed %s\n' 1 2 3 4 5; printf 'message\tlive')"
+}
+
+@test "?lastEventId= does the same for clients that cannot set headers" {
+    local last
+    last=$(publish r2 before)
+    publish r2 "missed 1" >/dev/null
+    publish r2 "missed 2" >/dev/null
+    local c=$BATS_TEST_TMPDIR/c
+    sse_client "$c" "$BASE_URL/events?topic=r2&lastEventId=$last"
+    wait_until 10 sse_has "$c.out" 2
+    publish r2 live >/dev/null
+    wait_until 10 sse_has "$c.out" 3
+    run data_of "$c.out"
+    assert_output "$(printf 'message\tmissed 1\nmessage\tmissed 2\nmessage\tlive')"
+}
+
+@test "the Last-Event-ID header wins over ?lastEventId=" {
+    local first second
+    first=$(publish r3 one)
+    second=$(publish r3 two)
+    publish r3 three >/dev/null
+    local c=$BATS_TEST_TMPDIR/c
+    sse_client "$c" "$BASE_URL/events?topic=r3&lastEventId=$first" -H "Last-Event-ID: $second"
+    wait_until 10 sse_has "$c.out" 1
+    publish r3 four >/dev/null
+    wait_until 10 sse_has "$c.out" 2
+    run data_of "$c.out"
+    assert_output "$(printf 'message\tthree\nmessage\tfour')"
+}
+
+@test "an id older than the history gets a gap event, then every kept event, then live ones" {
+    local old
+    old=$(publish r4 "soon forgotten")
+    local i
+    for i in $(seq 1 20); do
+        publish r4 "kept $i" >/dev/null
+    done
+    local c=$BATS_TEST_TMPDIR/c
+    sse_client "$c" "$BASE_URL/events?topic=r4" -H "Last-Event-ID: $old"
+    wait_until 10 sse_has "$c.out" 21
+    publish r4 live >/dev/null
+    wait_until 10 sse_has "$c.out" 22
+    run sse_parse "$c.out"
+    # The gap event has no id of its own: the parser's last id stays empty.
+    assert_line --index 0 --regexp "^gap		\\{\"lastEventId\":\"$old\",\"oldestKeptId\":\"[0-9]+\"\\}\$"
+    run data_of "$c.out"
+    assert_equal "$(tail -n +2 <<<"$output")" \
+        "$(printf 'message\tkept %s\n' $(seq 1 20); printf 'message\tlive')"
+}
+
+@test "an unknown id gets the gap event and what is kept for the topic" {
+    publish r5 "only one" >/dev/null
+    local c=$BATS_TEST_TMPDIR/c
+    sse_client "$c" "$BASE_URL/events?topic=r5" -H 'Last-Event-ID: no-such-id'
+    wait_until 10 sse_has "$c.out" 2
+    run sse_parse "$c.out"
+    assert_line --index 0 --regexp '^gap		\{"lastEventId":"no-such-id","oldestKeptId":"[0-9]+"\}$'
+    assert_line --index 1 --regexp $'^message\t[0-9]+\tonly one$'
+    assert_equal "${#lines[@]}" 2
+}
+
+@test "after a worker restart ids keep increasing and an old id gets the gap event" {
+    local before
+    before=$(publish r6 "before restart")
+    stop_worker "$STACK_DIR"
+    assert_equal "$(cat "$STACK_DIR/worker.exit")" 0
+    start_worker "$STACK_DIR" --tick-ms 0 --history 20
+    wait_until 10 curl -sf -o /dev/null "$BASE_URL/stats"
+
+    local after
+    after=$(publish r6 "after restart")
+    ((after > before))
+    local c=$BATS_TEST_TMPDIR/c
+    sse_client "$c" "$BASE_URL/events?topic=r6" -H "Last-Event-ID: $before"
+    wait_until 10 sse_has "$c.out" 2
+    run data_of "$c.out"
+    assert_line --index 0 --partial 'gap'
+    assert_line --index 1 "$(printf 'message\tafter restart')"
+}
