@@ -3,6 +3,7 @@
 #define SSE_APP_H
 
 #include "config.h"
+#include "delivery.h"
 #include "hub.h"
 #include "stats.h"
 
@@ -10,6 +11,7 @@ struct app {
     const struct config *cfg;
     struct hub *hub;
     struct stats *stats;
+    struct delivery *delivery;   /* writes the open streams */
     const char *publish_token;   /* NULL: only public topics accept publishes */
 };
 

@@ -15,6 +15,9 @@
 #include "server.h"
 #include "ticker.h"
 
+/* How long a stop waits for slow clients to take their last bytes. */
+#define DELIVERY_GRACE_MS 2000
+
 static void ignore_signal(int sig)
 {
     (void)sig;
@@ -84,13 +87,17 @@ static int run(struct app *app, int listen_fd, struct stopper *st)
         log_error("cannot start: out of memory or threads");
         ticker_stop(ticker);
         server_free(srv);
+        hub_close(app->hub);
+        delivery_stop(app->delivery, 0);
         return 1;
     }
     unsigned left = server_run(srv);
     pthread_join(stop_thread, NULL);
     ticker_stop(ticker);
+    /* The hub is closed: each stream gets its goodbye and a clean end. */
+    delivery_stop(app->delivery, DELIVERY_GRACE_MS);
     if (left > 0)
-        return -1; /* streams still use the hub: exit without freeing it */
+        return -1; /* requests still use the hub: exit without freeing it */
     server_free(srv);
     log_info("stopped cleanly");
     return 0;
@@ -103,7 +110,13 @@ static int serve(const struct config *cfg, int listen_fd, struct stopper *st)
     struct hub_limits limits = { cfg->history, cfg->max_streams, cfg->max_topics };
     struct app app = { .cfg = cfg, .stats = &stats, .hub = hub_new(&limits) };
     char *token = NULL;
-    if (!app.hub || load_token(cfg, &token) != 0) {
+    if (app.hub)
+        app.delivery = delivery_start(app.hub, &stats, cfg->heartbeat_s);
+    if (!app.delivery || load_token(cfg, &token) != 0) {
+        if (app.delivery) {
+            hub_close(app.hub);
+            delivery_stop(app.delivery, 0);
+        }
         hub_free(app.hub);
         return 1;
     }

@@ -46,13 +46,13 @@ static void serve_stats(FCGX_Request *req, const struct app *app, int prometheus
     strbuf_free(&body);
 }
 
-void router_serve(FCGX_Request *req, const struct app *app, unsigned long no)
+int router_serve(FCGX_Request *req, const struct app *app, unsigned long no)
 {
     char buf[256];
     const char *path = request_path(req, buf, sizeof buf);
-    if (strcmp(path, "/events") == 0) {
-        stream_serve(req, app, no);
-    } else if (strcmp(path, "/publish") == 0) {
+    if (strcmp(path, "/events") == 0)
+        return stream_serve(req, app, no);
+    if (strcmp(path, "/publish") == 0) {
         publish_serve(req, app, no);
     } else if (strcmp(path, "/stats") == 0 || strcmp(path, "/metrics") == 0) {
         serve_stats(req, app, path[1] == 'm');
@@ -61,4 +61,5 @@ void router_serve(FCGX_Request *req, const struct app *app, unsigned long no)
         response_line(req->out, "404 Not Found", NULL,
                       "not found: this worker serves /events, /publish, /stats, /metrics");
     }
+    return 0;
 }

@@ -14,9 +14,8 @@
 #include "router.h"
 
 /*
- * A request thread only waits on a condition variable and writes frames, so
- * it needs far less than glibc's 8 MiB default. Only touched pages cost
- * memory, but the small reservation lets 10,000 threads fit comfortably.
+ * A request thread reads a request and writes a short answer (a stream's
+ * thread only its head), so it needs far less than glibc's 8 MiB default.
  */
 #ifndef STREAM_STACK_KIB
 #define STREAM_STACK_KIB 64
@@ -32,7 +31,7 @@ struct server {
     pthread_attr_t thread_attr;
     pthread_mutex_t lock;
     pthread_cond_t idle;     /* signalled when the last stream ends */
-    unsigned active;         /* stream threads alive, under lock */
+    unsigned active;         /* request threads alive, under lock */
     unsigned long accepted;  /* request counter, accept thread only */
 };
 
@@ -69,12 +68,14 @@ void server_free(struct server *srv)
     free(srv);
 }
 
-static void job_end(struct job *job)
+static void job_end(struct job *job, int handed_over)
 {
     struct server *srv = job->srv;
     /* Sends FCGI_END_REQUEST and closes the connection: nginx then ends the
-     * HTTP response properly (the last chunk), so clients see a clean end. */
-    FCGX_Finish_r(&job->req);
+     * HTTP response properly (the last chunk). A stream handed to the
+     * delivery loop is ended there instead. */
+    if (!handed_over)
+        FCGX_Finish_r(&job->req);
     free(job);
     pthread_mutex_lock(&srv->lock);
     if (--srv->active == 0)
@@ -85,8 +86,7 @@ static void job_end(struct job *job)
 static void *stream_thread(void *arg)
 {
     struct job *job = arg;
-    router_serve(&job->req, job->srv->app, job->no);
-    job_end(job);
+    job_end(job, router_serve(&job->req, job->srv->app, job->no));
     return NULL;
 }
 
@@ -102,7 +102,7 @@ static void start_stream(struct server *srv, struct job *job)
     log_warn("request %lu: cannot start a thread: %s", job->no, strerror(rc));
     response_line(job->req.out, "503 Service Unavailable", "Retry-After: 5\r\n",
                   "service unavailable: cannot start another thread");
-    job_end(job);
+    job_end(job, 0);
 }
 
 static void pause_ms(long ms)

@@ -1,8 +1,9 @@
 /*
- * server: accepts FastCGI requests and gives each its own thread, as in
- * libfcgi's examples/threaded.c but with one thread per request rather than
- * a fixed pool: an SSE request lives for hours, so a pool would cap the
- * number of clients at the pool size.
+ * server: accepts FastCGI requests and gives each its own short-lived
+ * thread, as in libfcgi's examples/threaded.c but with a thread per request
+ * rather than a fixed pool, so that a slow publisher never holds up the
+ * others. A stream's thread only does the handshake, then hands the
+ * connection to the delivery loop.
  */
 #ifndef SSE_SERVER_H
 #define SSE_SERVER_H
@@ -14,9 +15,9 @@ struct server;
 struct server *server_new(int listen_fd, const struct app *app);
 
 /*
- * Accepts requests until server_stop(), then waits for the open streams to
- * end. Returns the number of streams still open after the grace period (0 on
- * a clean stop).
+ * Accepts requests until server_stop(), then waits for the request threads
+ * to end. Returns how many are still running after the grace period (0 on a
+ * clean stop).
  */
 unsigned server_run(struct server *srv);
 

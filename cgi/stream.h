@@ -1,7 +1,8 @@
 /*
- * stream: GET /events, one subscriber's stream. This is the delivery side:
- * a thread per stream that sleeps until the hub wakes it, then writes and
- * flushes each frame to nginx. The hub does not know it exists.
+ * stream: GET /events, the handshake of one subscriber's stream. The request
+ * thread checks the request, subscribes to the hub, writes the response head
+ * and the first frame with libfcgi, then hands the connection to the
+ * delivery loop and is done: no thread waits for the stream's whole life.
  */
 #ifndef SSE_STREAM_H
 #define SSE_STREAM_H
@@ -15,11 +16,11 @@
 #define STREAM_DEFAULT_TOPIC TICKER_TOPIC
 
 /*
- * Subscribes to the topics in the query string (?topic=a&topic=b), resumes
- * after Last-Event-ID (header, or ?lastEventId=) and streams until the client
- * leaves, falls behind the history, or the worker stops. Blocks for the
- * stream's whole life; the caller still owns req.
+ * Subscribes to the topics in the query string (?topic=a&topic=b), resuming
+ * after Last-Event-ID (the header, or ?lastEventId=). Returns 1 when the
+ * connection now belongs to the delivery loop (the caller must then neither
+ * finish nor close req), 0 when the request was answered here (an error).
  */
-void stream_serve(FCGX_Request *req, const struct app *app, unsigned long no);
+int stream_serve(FCGX_Request *req, const struct app *app, unsigned long no);
 
 #endif

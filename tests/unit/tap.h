@@ -7,7 +7,7 @@
 
 static int tap_count, tap_failed;
 
-static void tap_ok(int pass, const char *name)
+static inline void tap_ok(int pass, const char *name)
 {
     tap_count++;
     if (!pass)
@@ -16,7 +16,7 @@ static void tap_ok(int pass, const char *name)
 }
 
 /* Compares bytes and shows both sides on failure, escaped. */
-static void tap_show(const char *label, const char *s, size_t n)
+static inline void tap_show(const char *label, const char *s, size_t n)
 {
     printf("#   %s: \"", label);
     for (size_t i = 0; i < n; i++) {
@@ -29,9 +29,10 @@ static void tap_show(const char *label, const char *s, size_t n)
     printf("\"\n");
 }
 
-static void tap_bytes(const char *name, const char *got, size_t got_len, const char *want)
+/* Compares got with want_len bytes of want (which may hold NUL bytes). */
+static inline void tap_mem(const char *name, const char *got, size_t got_len, const char *want,
+                    size_t want_len)
 {
-    size_t want_len = strlen(want);
     int pass = got_len == want_len && (want_len == 0 || memcmp(got, want, want_len) == 0);
     tap_ok(pass, name);
     if (!pass) {
@@ -40,7 +41,12 @@ static void tap_bytes(const char *name, const char *got, size_t got_len, const c
     }
 }
 
-static int tap_done(void)
+static inline void tap_bytes(const char *name, const char *got, size_t got_len, const char *want)
+{
+    tap_mem(name, got, got_len, want, strlen(want));
+}
+
+static inline int tap_done(void)
 {
     printf("1..%d\n", tap_count);
     return tap_failed ? 1 : 0;
