@@ -5,6 +5,7 @@ bats_require_minimum_version 1.5.0
 
 load test_helper/common
 load test_helper/sse
+load test_helper/hub
 
 TOKEN=limits-token-0123456789
 
@@ -23,22 +24,9 @@ teardown() {
     bg_stop_all
 }
 
-stat() {
-    curl -sS --max-time 10 "$BASE_URL/stats" | jq -r "$1"
-}
-
-streams_open() {
-    [[ $(stat .streams) == "$1" ]]
-}
-
 # worker_holds THREADS FDS: the worker has exactly that many of each.
 worker_holds() {
     (($(thread_count "$WORKER_PID") == $1 && $(fd_count "$WORKER_PID") == $2))
-}
-
-publish() {
-    curl -sS --fail-with-body --max-time 30 -H "Authorization: Bearer $TOKEN" \
-        -d "topic=$1" --data-urlencode "data@$2" "$BASE_URL/publish"
 }
 
 @test "past --max-streams a stream gets 503 with a jittered Retry-After, and the limit frees up as streams close" {
@@ -99,7 +87,7 @@ publish() {
     bg_signal "$BATS_TEST_TMPDIR/slow" STOP
     local i
     for i in $(seq 1 40); do
-        publish flood "$big" >/dev/null
+        publish flood "@$big" >/dev/null
     done
     # The publisher was never blocked, and the other client got everything.
     wait_until 30 sse_has "$BATS_TEST_TMPDIR/fast.out" 40
@@ -133,9 +121,8 @@ publish() {
     local before delivered
     before=$(stat .published)
     delivered=$(stat .delivered)
-    echo one >"$BATS_TEST_TMPDIR/one"
-    publish st-a "$BATS_TEST_TMPDIR/one" >/dev/null
-    publish st-a "$BATS_TEST_TMPDIR/one" >/dev/null
+    publish st-a one >/dev/null
+    publish st-a one >/dev/null
     wait_until 10 sse_has "$BATS_TEST_TMPDIR/a.out" 2
 
     run curl -sS --max-time 10 -D "$BATS_TEST_TMPDIR/h" "$BASE_URL/stats"

@@ -5,6 +5,7 @@ bats_require_minimum_version 1.5.0
 
 load test_helper/common
 load test_helper/sse
+load test_helper/hub
 
 TOKEN=test-token-0123456789
 
@@ -32,20 +33,6 @@ post() {
 
 auth() {
     echo "Authorization: Bearer $TOKEN"
-}
-
-stat() {
-    curl -sS --max-time 10 "$BASE_URL/stats" | jq -r "$1"
-}
-
-# data_of FILE: the data of each event in a captured stream, one per line.
-data_of() {
-    sse_parse "$1" | cut -f3
-}
-
-# streams_open N: the hub counts N open streams (for wait_until).
-streams_open() {
-    [[ $(stat .streams) == "$1" ]]
 }
 
 @test "one publish reaches each of 50 subscribers exactly once, with the same id" {
@@ -86,12 +73,12 @@ streams_open() {
     wait_until 10 sse_has "$BATS_TEST_TMPDIR/ab.out" 4
 
     run data_of "$BATS_TEST_TMPDIR/a.out"
-    assert_output "$(printf 'a1\nboth\na2')"
+    assert_output "$(printf 'message\t%s\n' a1 both a2)"
     run data_of "$BATS_TEST_TMPDIR/b.out"
-    assert_output "$(printf 'b1\nboth')"
+    assert_output "$(printf 'message\t%s\n' b1 both)"
     # An event for two of a stream's topics still arrives once.
     run data_of "$BATS_TEST_TMPDIR/ab.out"
-    assert_output "$(printf 'a1\nb1\nboth\na2')"
+    assert_output "$(printf 'message\t%s\n' a1 b1 both a2)"
 }
 
 @test "the answer is the event's id as text/plain, and the frame carries that id, the type and the data as published" {

@@ -5,6 +5,7 @@ bats_require_minimum_version 1.5.0
 
 load test_helper/common
 load test_helper/sse
+load test_helper/hub
 
 TOKEN=replay-token-0123456789
 
@@ -20,19 +21,6 @@ teardown_file() {
 
 teardown() {
     bg_stop_all
-}
-
-publish() {
-    curl -sS --fail-with-body --max-time 10 -H "Authorization: Bearer $TOKEN" \
-        -d "topic=$1" --data-urlencode "data=$2" "$BASE_URL/publish"
-}
-
-streams_open() {
-    [[ $(curl -sS --max-time 10 "$BASE_URL/stats" | jq -r .streams) == "$1" ]]
-}
-
-data_of() {
-    sse_parse "$1" | cut -f1,3
 }
 
 @test "a client that reconnects with Last-Event-ID gets exactly the 5 events it missed, then live ones" {
