@@ -19,11 +19,15 @@
 #  - comment lines start with a colon;
 #  - data lines are joined with LF; the last event id persists across
 #    events; retry takes ASCII digits only; unknown fields are ignored;
-#  - a line or an event cut off by the end of the input is discarded (the
-#    input must end with the sentinel character \036, added by sse_parse, so
-#    that a line still being written is not taken as complete).
-# Output, one line per record: [ARRIVAL<TAB>]TYPE<TAB>LAST-EVENT-ID<TAB>DATA,
-# with backslash, LF, CR and TAB in the fields written as \\, \n, \r and \t.
+#  - a line or an event cut off by the end of the input is discarded (each
+#    stream must end with the sentinel character \036 and a LF, added by
+#    sse_parse, so that a line still being written is not taken as
+#    complete). Several streams can follow each other: each sentinel ends
+#    one and the parser starts afresh.
+# Output, one line per record:
+#   [STREAM<TAB>][ARRIVAL<TAB>]TYPE<TAB>LAST-EVENT-ID<TAB>DATA
+# with backslash, LF, CR and TAB in the fields written as \\, \n, \r and \t;
+# STREAM (with -v multi=1) is the stream's number, from 1.
 # With -v all=1 comments and valid retry fields are records too, in stream
 # order: TYPE ":comment" (DATA = the text after ": ") and ":retry" (DATA =
 # the delay in ms).
@@ -43,6 +47,8 @@ function esc(s) {
     return repl(s, "\t", "\\t")
 }
 function emit(type, value) {
+    if (multi)
+        printf "%d\t", stream
     if (stamped)
         printf "%s\t", when
     printf "%s\t%s\t%s\n", esc(type), esc(last_id), esc(value)
@@ -92,16 +98,24 @@ function process(line,    i, field, value) {
             emit(":retry", value)
     }
 }
+function reset() {
+    data = ""
+    type = ""
+    last_id = ""
+    first = 1
+    stream++
+}
 BEGIN {
     if (!stamped)
         RS = "\r\n|\r|\n"
     sentinel = sprintf("%c", 30)
-    first = 1
+    reset()
 }
 {
     line = $0
-    if (index(line, sentinel)) {   # the end of the input
-        exit
+    if (index(line, sentinel)) {   # the end of a stream (and of any partial line)
+        reset()
+        next
     }
     if (stamped) {
         when = substr(line, 1, index(line, " ") - 1)
@@ -127,23 +141,41 @@ BEGIN {
 }
 '
 
-# sse_parse [-a] [-t] [FILE...]: the events in a raw text/event-stream (the
-# files, or stdin), one record per line as described above. -a: comments and
-# retry fields as records too. -t: the input is stamped (sse_stamp) and each
-# record starts with the arrival time of the blank line that completed it.
-# Safe on a file that is still being written: incomplete events are dropped.
+# sse_parse [-a] [-t] [-m] [FILE...]: the events in a raw text/event-stream
+# (stdin, or each FILE as a stream of its own), one record per line as
+# described above. -a: comments and retry fields as records too. -t: the
+# input is stamped (sse_stamp) and each record starts with the arrival time
+# of the line that completed it. -m: each record starts with the number of
+# the FILE it comes from. Safe on files still being written: incomplete
+# lines and events are dropped.
 sse_parse() {
-    local all=0 stamped=0
-    while [[ ${1:-} == -* ]]; do
-        case $1 in
-            -a) all=1 ;;
-            -t) stamped=1 ;;
-            -at | -ta) all=1 stamped=1 ;;
-            *) echo "sse_parse: unknown option $1" >&2; return 2 ;;
-        esac
+    local all=0 stamped=0 multi=0 opt
+    while [[ ${1:-} == -?* ]]; do
+        opt=${1#-}
         shift
+        while [[ -n $opt ]]; do
+            case ${opt:0:1} in
+                a) all=1 ;;
+                t) stamped=1 ;;
+                m) multi=1 ;;
+                *) echo "sse_parse: unknown option -${opt:0:1}" >&2; return 2 ;;
+            esac
+            opt=${opt:1}
+        done
     done
-    { cat -- "$@"; printf '\036'; } | awk -v all="$all" -v stamped="$stamped" "$SSE_AWK"
+    local file text
+    if (($# == 0)); then
+        cat
+        printf '\036\n'
+    else
+        # The read builtin, not cat: a fork per file costs tens of ms here.
+        # A missing file reads as an empty stream.
+        for file; do
+            text=''
+            IFS= read -r -d '' text 2>/dev/null <"$file" || true
+            printf '%s\036\n' "$text"
+        done
+    fi | awk -v all="$all" -v stamped="$stamped" -v multi="$multi" "$SSE_AWK"
 }
 
 # sse_stamp: copies stdin to stdout, each complete line prefixed with its
@@ -170,7 +202,7 @@ sse_has() {
 
 # sse_comments FILE TEXT: how many comments with exactly TEXT FILE holds.
 sse_comments() {
-    sse_parse -a "$1" | awk -F '\t' -v text="$2" '$1 == ":comment" && $3 == text { n++ } END { print n + 0 }'
+    sse_parse -a "$1" | SSE_TEXT=$2 awk -F '\t' '$1 == ":comment" && $3 == ENVIRON["SSE_TEXT"] { n++ } END { print n + 0 }'
 }
 
 # sse_has_comments FILE N TEXT: at least N such comments. For wait_until.
@@ -178,26 +210,42 @@ sse_has_comments() {
     (($(sse_comments "$1" "$3") >= $2))
 }
 
-# iso_epoch TIME: 2026-11-25T09:13:17.779Z as epoch seconds (1795597997.779).
-iso_epoch() {
-    local t=$1
-    [[ $t =~ ^([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})\.([0-9]{3})Z$ ]] || {
-        echo "iso_epoch: not an ISO-8601 UTC time with milliseconds: $t" >&2
-        return 1
-    }
-    printf '%s.%s\n' "$(date -u -d "${BASH_REMATCH[1]}Z" +%s)" "${BASH_REMATCH[2]}"
+# sse_lacking BLOCK FILE...: the numbers (from 1, in argument order) of the
+# FILEs whose parsed events do not hold BLOCK, one or more records as printed
+# by sse_parse (LF-separated), as a consecutive run; fails if there are any.
+# One parser run over all the files, so it is cheap enough to poll.
+sse_lacking() {
+    local block=$1
+    shift
+    # Through the environment: awk -v would expand the \n escapes in BLOCK.
+    sse_parse -m "$@" | SSE_BLOCK=$block awk -F '\t' -v n="$#" '
+        BEGIN { len = split(ENVIRON["SSE_BLOCK"], want, "\n") }
+        {
+            s = $1
+            rec = substr($0, length(s) + 2)
+            if (found[s]) next
+            # Extend the current match or start over.
+            if (rec == want[pos[s] + 1]) pos[s]++
+            else pos[s] = (rec == want[1]) ? 1 : 0
+            if (pos[s] == len) found[s] = 1
+        }
+        END {
+            for (i = 1; i <= n; i++)
+                if (!found[i]) { print i; bad = 1 }
+            exit bad
+        }'
 }
 
-# tick_times FILE: for each tick in a stamped capture (sse_stamp output),
-# "ARRIVAL SERVER-TIME SEQ ID", both times in epoch seconds.
+# tick_times FILE: for each tick in a stamped capture (BG_STAMP=1, the
+# .stamped file), "ARRIVAL SERVER-TIME SEQ ID": when its frame was complete
+# at the client and the time in its data, both in epoch seconds.
 tick_times() {
-    local arrival type id data time seq
-    while IFS=$'\t' read -r arrival type id data; do
-        [[ $type == tick ]] || continue
-        time=$(jq -er '.time' <<<"$data") || return 1
-        seq=$(jq -er '.seq' <<<"$data") || return 1
-        echo "$arrival $(iso_epoch "$time") $seq $id"
-    done < <(sse_parse -t "$1")
+    sse_parse -t "$1" | jq -R -r '
+        split("\t") as $f
+        | select($f[1] == "tick")
+        | ($f[3] | fromjson) as $d
+        | ($d.time | capture("^(?<s>[0-9-]{10}T[0-9:]{8})\\.(?<ms>[0-9]{3})Z$")) as $t
+        | "\($f[0]) \(($t.s + "Z" | fromdateiso8601) + ($t.ms | tonumber) / 1000) \($d.seq) \($f[2])"'
 }
 
 # ---------------------------------------------------------------------------
@@ -208,19 +256,19 @@ tick_times() {
 # to PREFIX.pid and, once it ends, its exit status to PREFIX.exit (so
 # PREFIX=DIR/worker matches the layout of start_worker, and stop_worker and
 # worker_log_clean work on it). With BG_STAMP=1, stdout also goes through
-# sse_stamp into PREFIX.stamped. Every PREFIX is registered; bg_stop_all ends
-# whatever is left.
+# sse_stamp into PREFIX.stamped. Every PREFIX is registered (unless
+# BG_UNREGISTERED=1); bg_stop_all ends whatever is left.
 
 bg_registry() {
-    echo "${BATS_FILE_TMPDIR:?}/bg.list"
+    echo "${BATS_FILE_TMPDIR:?}/bg.list" # bg_start spells it out: no fork
 }
 
 bg_start() {
     local prefix=$1
     shift
-    mkdir -p "$(dirname "$prefix")"
+    [[ $prefix != */* ]] || mkdir -p "${prefix%/*}"
     rm -f "$prefix".{pid,exit,exit.tmp,out,stamped}
-    echo "$prefix" >>"$(bg_registry)"
+    [[ ${BG_UNREGISTERED:-0} == 1 ]] || echo "$prefix" >>"${BATS_FILE_TMPDIR:?}/bg.list"
     if [[ ${BG_STAMP:-0} == 1 ]]; then
         # The status is published only after the stamper wrote its last line.
         (
@@ -295,12 +343,12 @@ bg_stop_all() {
     while IFS= read -r prefix; do
         if bg_running "$prefix"; then
             left+=("$prefix")
-            pid=$(cat "$prefix.pid" 2>/dev/null) && kill -TERM "$pid" 2>/dev/null
+            bg_signal "$prefix" TERM
         fi
     done <"$registry"
     for prefix in "${left[@]}"; do
         if ! wait_until 10 test -f "$prefix.exit" 2>/dev/null; then
-            pid=$(cat "$prefix.pid" 2>/dev/null) && kill -KILL "$pid" 2>/dev/null
+            bg_signal "$prefix" KILL
             wait_until 5 test -f "$prefix.exit" 2>/dev/null
         fi
     done
@@ -309,7 +357,7 @@ bg_stop_all() {
 }
 
 # ---------------------------------------------------------------------------
-# Clients
+# Clients (curl through nginx, cgi-fcgi straight to a worker)
 # ---------------------------------------------------------------------------
 
 # sse_client PREFIX URL [curl args...]: a background `curl -N` on URL; the
@@ -349,10 +397,19 @@ fcgi_request() {
     timeout 10 env -i "${vars[@]}" cgi-fcgi -bind -connect "$connect" </dev/null
 }
 
+# ---------------------------------------------------------------------------
+# Responses
+# ---------------------------------------------------------------------------
+
 # cgi_body FILE: the bytes after the first blank (CRLF) line of a raw CGI
 # response, unchanged (GNU sed keeps a missing final newline missing).
 cgi_body() {
     sed -e '1,/^\r$/d' "$1"
+}
+
+# cgi_body_size_at_least FILE N: the body holds N bytes or more.
+cgi_body_size_at_least() {
+    (($(cgi_body "$1" | wc -c) >= $2))
 }
 
 # cgi_head FILE: the head of a raw CGI response, CRs removed.
@@ -381,6 +438,44 @@ http_header() {
         END { exit !found }' "$1"
 }
 
+# ends_with FILE TEXT: FILE's last bytes are exactly TEXT (backslash escapes
+# in TEXT are expanded as by printf %b, e.g. \n). Prints both on a mismatch.
+ends_with() {
+    local want got
+    want=$(printf '%b' "$2" | od -An -c)
+    got=$(tail -c "$(printf '%b' "$2" | wc -c)" "$1" | od -An -c)
+    [[ $got == "$want" ]] || {
+        printf 'ends_with %s: want\n%s\ngot\n%s\n' "$1" "$want" "$got"
+        return 1
+    }
+}
+
+# starts_with FILE TEXT: FILE's first bytes are exactly TEXT (as above).
+starts_with() {
+    local want got
+    want=$(printf '%b' "$2" | od -An -c)
+    got=$(head -c "$(printf '%b' "$2" | wc -c)" "$1" | od -An -c)
+    [[ $got == "$want" ]] || {
+        printf 'starts_with %s: want\n%s\ngot\n%s\n' "$1" "$want" "$got"
+        return 1
+    }
+}
+
+# ---------------------------------------------------------------------------
+# Workers
+# ---------------------------------------------------------------------------
+
+# threads_are PID N: the process has exactly N threads. For wait_until.
+threads_are() {
+    (($(thread_count "$1") == $2))
+}
+
+# quietly COMMAND...: COMMAND with its stdout discarded. For wait_until on
+# functions that print what they find.
+quietly() {
+    "$@" >/dev/null
+}
+
 # aux_worker PREFIX [VAR=value...] [worker args...]: one more worker (not
 # the stack's) on a free port of its own, run through bg_start with the given
 # environment variables. Sets AUX_PORT; waits (bounded) until the port
@@ -396,4 +491,17 @@ aux_worker() {
     AUX_PORT=$("$ROOT/scripts/free-port") || return 1
     bg_start "$prefix" env "${vars[@]}" "$SSE_WORKER" --listen "127.0.0.1:$AUX_PORT" "$@"
     wait_until 10 port_open "$AUX_PORT"
+}
+
+# stack_worker_restart [worker args...]: stops the stack's worker and starts
+# a new one on the same port (nginx keeps pointing at it), through bg_start
+# so that its exit status is recorded whatever it is. Not registered for
+# bg_stop_all: stop_stack ends it. Sets WORKER_PID.
+stack_worker_restart() {
+    stop_worker "$STACK_DIR"
+    BG_UNREGISTERED=1 bg_start "$STACK_DIR/worker" \
+        "$SSE_WORKER" --listen "127.0.0.1:$WORKER_PORT" "$@"
+    wait_until 10 port_open "$WORKER_PORT"
+    WORKER_PID=$(bg_pid "$STACK_DIR/worker")
+    export WORKER_PID
 }
