@@ -1,12 +1,21 @@
+#define _GNU_SOURCE /* NI_MAXHOST and friends with getaddrinfo */
 #include "listener.h"
 
 #include <errno.h>
-#include <fcgiapp.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+/*
+ * The sockets are made here rather than with libfcgi's FCGX_OpenSocket,
+ * which calls exit() itself when bind fails (no message of ours, an errno as
+ * exit status), binds every interface for ":port", and silently takes over a
+ * unix socket path that a running worker still listens on.
+ */
 
 static const char unix_prefix[] = "unix:";
 
@@ -29,43 +38,102 @@ static int inherited_socket(void)
     return 0;
 }
 
+/* Is a server answering on this unix socket path right now? */
+static int unix_path_alive(const struct sockaddr_un *sa)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0)
+        return 0;
+    int alive = connect(fd, (const struct sockaddr *)sa, sizeof *sa) == 0;
+    close(fd);
+    return alive;
+}
+
 static int open_unix(const char *path, const struct config *cfg)
 {
-    int fd = FCGX_OpenSocket(path, cfg->backlog);
-    if (fd < 0) {
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof sa.sun_path) {
+        log_error("unix socket path too long (%zu bytes at most): %s",
+                  sizeof sa.sun_path - 1, path);
+        return -1;
+    }
+    strcpy(sa.sun_path, path);
+    if (unix_path_alive(&sa)) {
+        log_error("unix:%s is in use by a running server", path);
+        return -1;
+    }
+    unlink(path); /* a stale socket file left by a worker that died */
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+        chmod(path, cfg->socket_mode) != 0 || listen(fd, cfg->backlog) != 0) {
         log_error("cannot listen on unix:%s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
         return -1;
     }
-    /* nginx workers often run as another user: they need write access. */
-    if (chmod(path, cfg->socket_mode) != 0) {
-        log_error("cannot chmod %s: %s", path, strerror(errno));
-        close(fd);
-        return -1;
-    }
+    /* nginx workers often run as another user: the mode is what lets them in. */
     log_info("accepting FastCGI on unix:%s (mode %04o)", path, cfg->socket_mode);
     return fd;
 }
 
+/* Splits "host:port", "[v6]:port", ":port" or "port"; no host means loopback. */
+static int split_host_port(const char *addr, char *host, size_t n, const char **port)
+{
+    const char *colon = strrchr(addr, ':');
+    *port = colon ? colon + 1 : addr;
+    size_t len = colon ? (size_t)(colon - addr) : 0;
+    if (len >= 2 && addr[0] == '[' && addr[len - 1] == ']') {
+        addr++;
+        len -= 2;
+    }
+    if (len >= n || (*port)[0] == '\0' || strspn(*port, "0123456789") != strlen(*port))
+        return -1;
+    if (len == 0)
+        snprintf(host, n, "127.0.0.1");
+    else
+        snprintf(host, n, "%.*s", (int)len, addr);
+    return 0;
+}
+
+static int bind_first(const struct addrinfo *list, int backlog)
+{
+    int err = 0;
+    for (const struct addrinfo *ai = list; ai; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        int on = 1;
+        if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == 0 &&
+            bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, backlog) == 0)
+            return fd;
+        err = errno;
+        if (fd >= 0)
+            close(fd);
+    }
+    errno = err;
+    return -1;
+}
+
 static int open_tcp(const char *addr, const struct config *cfg)
 {
-    char bind_to[256];
-    /* libfcgi binds every interface for ":port": default to loopback instead. */
-    const char *colon = strrchr(addr, ':');
-    const char *port = colon ? colon + 1 : addr;
-    if (!colon || colon == addr)
-        snprintf(bind_to, sizeof bind_to, "127.0.0.1:%s", port);
-    else
-        snprintf(bind_to, sizeof bind_to, "%s", addr);
-    if (port[0] == '\0' || strspn(port, "0123456789") != strlen(port)) {
+    char host[256];
+    const char *port;
+    if (split_host_port(addr, host, sizeof host, &port) != 0) {
         log_error("invalid --listen '%s': expected host:port or unix:/path", addr);
         return -1;
     }
-    int fd = FCGX_OpenSocket(bind_to, cfg->backlog);
-    if (fd < 0) {
-        log_error("cannot listen on %s: %s", bind_to, errno ? strerror(errno) : "bad address");
+    struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+                              .ai_socktype = SOCK_STREAM }, *list;
+    int rc = getaddrinfo(host, port, &hints, &list);
+    if (rc != 0) {
+        log_error("cannot resolve --listen '%s': %s", addr, gai_strerror(rc));
         return -1;
     }
-    log_info("accepting FastCGI on %s", bind_to);
+    int fd = bind_first(list, cfg->backlog);
+    freeaddrinfo(list);
+    if (fd < 0) {
+        log_error("cannot listen on %s:%s: %s", host, port, strerror(errno));
+        return -1;
+    }
+    log_info("accepting FastCGI on %s:%s", host, port);
     return fd;
 }
 

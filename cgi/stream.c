@@ -133,10 +133,16 @@ static int serve_get(FCGX_Request *req, const struct app *app, unsigned long no,
 int stream_serve(FCGX_Request *req, const struct app *app, unsigned long no)
 {
     const char *method = FCGX_GetParam("REQUEST_METHOD", req->envp);
+    if (method && strcmp(method, "HEAD") == 0) {
+        /* The head a GET would get, and no stream: HTTP wants HEAD wherever
+         * GET works, and a HEAD response has no body to keep open. */
+        response_send(req->out, event_stream_head, sizeof event_stream_head - 1);
+        return 0;
+    }
     if (!method || strcmp(method, "GET") != 0) {
         log_info("request %lu: 405 for %s /events", no, method ? method : "?");
-        response_line(req->out, "405 Method Not Allowed", "Allow: GET\r\n",
-                      "method not allowed: /events only answers GET");
+        response_line(req->out, "405 Method Not Allowed", "Allow: GET, HEAD\r\n",
+                      "method not allowed: /events only answers GET and HEAD");
         return 0;
     }
     const char *qs = FCGX_GetParam("QUERY_STRING", req->envp);

@@ -159,7 +159,7 @@ teardown() {
     assert_output "$seq"
 }
 
-@test "POST, PUT and DELETE on /events get 405 with Allow: GET and a one-line text/plain body" {
+@test "POST, PUT and DELETE on /events get 405 with Allow: GET, HEAD and a one-line text/plain body" {
     local method
     for method in POST PUT DELETE; do
         local head=$BATS_TEST_TMPDIR/$method.head body=$BATS_TEST_TMPDIR/$method.body
@@ -168,7 +168,7 @@ teardown() {
         run http_status "$head"
         assert_output 405
         run http_header "$head" Allow
-        assert_output GET
+        assert_output 'GET, HEAD'
         run http_header "$head" Content-Type
         assert_output --regexp '^text/plain(;|$)'
         # One line: non-empty, ends with LF, no other LF.
@@ -214,4 +214,17 @@ teardown() {
     assert_output 200
     run grep -cF 'new EventSource("/events")' "$script"
     assert_output 1
+}
+
+@test "HEAD /events answers the event-stream head with no body and opens no stream" {
+    local head=$BATS_TEST_TMPDIR/head
+    run curl -sS --max-time 10 -I -D "$head" -o "$BATS_TEST_TMPDIR/body" "$BASE_URL/events"
+    assert_success
+    run http_status "$head"
+    assert_output 200
+    run http_header "$head" Content-Type
+    assert_output text/event-stream
+    run http_header "$head" Cache-Control
+    assert_output no-cache
+    [[ ! -s $BATS_TEST_TMPDIR/body ]]
 }

@@ -465,6 +465,12 @@ starts_with() {
 # Workers
 # ---------------------------------------------------------------------------
 
+# fds_are PID N: the process has exactly N open file descriptors. For
+# wait_until: every open stream holds one in the worker.
+fds_are() {
+    (($(fd_count "$1") == $2))
+}
+
 # threads_are PID N: the process has exactly N threads. For wait_until.
 threads_are() {
     (($(thread_count "$1") == $2))

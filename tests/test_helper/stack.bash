@@ -7,9 +7,11 @@
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:exitcode=23}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
-# start_worker DIR [worker args...]: the worker on a free port; sets
-# WORKER_PORT. Its pid goes to DIR/worker.pid, its exit status (once it
-# ends) to DIR/worker.exit, stderr to DIR/worker.log.
+# start_worker DIR [worker args...]: the worker on WORKER_PORT, or on a free
+# port if that is unset (so starting it again after stop_worker keeps nginx
+# pointing at it); sets WORKER_PORT and WORKER_PID. Its pid goes to
+# DIR/worker.pid, its exit status (once it ends) to DIR/worker.exit, stderr
+# to DIR/worker.log.
 start_worker() {
     local dir=$1
     shift
@@ -20,20 +22,34 @@ start_worker() {
     (
         "$SSE_WORKER" --listen "127.0.0.1:$WORKER_PORT" "$@" 2>>"$dir/worker.log" &
         echo $! >"$dir/worker.pid"
-        wait $!
-        echo $? >"$dir/worker.exit"
+        # Under bats' errexit a bare `wait` would end this subshell on a
+        # non-zero status before the status is written.
+        status=0
+        wait $! || status=$?
+        echo "$status" >"$dir/worker.exit"
     ) </dev/null >/dev/null 3>&- &
-    wait_until 10 port_open "$WORKER_PORT"
+    wait_until 10 worker_ready "$dir"
+    [[ ! -f $dir/worker.exit ]] || {
+        echo "start_worker: the worker exited with $(cat "$dir/worker.exit"):" >&2
+        tail -n 5 "$dir/worker.log" >&2
+        return 1
+    }
     WORKER_PID=$(cat "$dir/worker.pid")
     export WORKER_PID
+}
+
+# worker_ready DIR: the worker accepts connections, or has already exited.
+worker_ready() {
+    [[ -f $1/worker.exit ]] || port_open "$WORKER_PORT"
 }
 
 # stop_worker DIR: SIGTERM, then wait (bounded) for the exit status.
 stop_worker() {
     local dir=$1
     [[ -f $dir/worker.pid ]] || return 0
-    kill -TERM "$(cat "$dir/worker.pid")" 2>/dev/null || true
-    wait_until 15 test -f "$dir/worker.exit" || kill -KILL "$(cat "$dir/worker.pid")" 2>/dev/null
+    # Once it has exited its pid may belong to someone else: leave it be.
+    [[ -f $dir/worker.exit ]] || kill -TERM "$(cat "$dir/worker.pid")" 2>/dev/null || true
+    wait_until 15 test -f "$dir/worker.exit" || kill -KILL "$(cat "$dir/worker.pid")" 2>/dev/null || true
     rm -f "$dir/worker.pid"
 }
 
@@ -47,7 +63,7 @@ start_stack() {
     "$ROOT/scripts/render-nginx-conf" "$STACK_DIR" "127.0.0.1:$HTTP_PORT" "127.0.0.1:$WORKER_PORT"
     nginx -p "$STACK_DIR" -c "$STACK_DIR/nginx.conf" -e "$STACK_DIR/nginx-stderr.log" \
         </dev/null >/dev/null 2>&1 3>&- &
-    wait_until 10 curl -sf -o /dev/null "$BASE_URL/"
+    wait_until 10 curl -sf --max-time 2 -o /dev/null "$BASE_URL/"
 }
 
 # stop_stack: stops the worker, then nginx; safe to call twice.
