@@ -98,6 +98,16 @@ teardown() {
         wait "$BG_PID" 2>/dev/null || true
         BG_PID=""
     fi
+    # The socket holder first (so it starts no other worker), then its workers.
+    if [[ -n ${HOLDER_PID:-} ]]; then
+        kill "$HOLDER_PID" 2>/dev/null || true
+        wait "$HOLDER_PID" 2>/dev/null || true
+        local f
+        for f in "$HOLDER_DIR"/worker?.pid; do
+            [[ -f $f ]] && kill -TERM "$(cat "$f")" 2>/dev/null
+        done
+        HOLDER_PID=""
+    fi
 }
 
 # --- make install / uninstall ---
@@ -282,6 +292,57 @@ verify_root() {
     assert_output 0
     run grep 'stopped cleanly' "$WORKER_DIR/worker.log"
     assert_success
+}
+
+# A stand-in for systemd's socket unit: holds the listening socket itself,
+# passes it to the worker as fd 0, and starts the worker again when it ends
+# (a restart), once. Writes DIR/workerN.pid and DIR/workerN.exit.
+socket_holder() {
+    perl -MIO::Socket::INET -e '
+        my ($port, $dir, @cmd) = @ARGV;
+        my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => $port,
+                                      Listen => 128, ReuseAddr => 1) or die "listen: $!";
+        for my $run (1, 2) {
+            my $pid = fork() // die "fork: $!";
+            if (!$pid) {
+                open(STDIN, "<&", $s) or die "dup: $!";
+                exec(@cmd) or die "exec: $!";
+            }
+            open(my $f, ">", "$dir/worker$run.pid") or die; print $f "$pid\n"; close $f;
+            waitpid($pid, 0);
+            open($f, ">", "$dir/worker$run.exit") or die; print $f ($? >> 8), "\n"; close $f;
+        }' "$@"
+}
+
+# fcgi_stats PORT: the worker's /stats straight over FastCGI.
+fcgi_stats() {
+    REQUEST_METHOD=GET DOCUMENT_URI=/stats cgi-fcgi -bind -connect "127.0.0.1:$1"
+}
+
+@test "a stopping worker leaves the socket it shares with systemd listening, so a restart takes over" {
+    local dir=$BATS_TEST_TMPDIR/holder port
+    port=$("$ROOT/scripts/free-port")
+    mkdir -p "$dir"
+    HOLDER_DIR=$dir
+    socket_holder "$port" "$dir" "$DEST/usr/local/bin/sse-worker" --tick-ms 0 \
+        </dev/null >/dev/null 2>>"$dir/worker.log" 3>&- &
+    HOLDER_PID=$!
+    wait_until 10 test -s "$dir/worker1.pid"
+    wait_until 10 port_open "$port"
+    run fcgi_stats "$port"
+    assert_output --partial '"uptime"'
+    # systemctl restart: SIGTERM, then the same socket to a new worker.
+    kill -TERM "$(cat "$dir/worker1.pid")"
+    wait_until 10 test -s "$dir/worker1.exit"
+    run cat "$dir/worker1.exit"
+    assert_output 0
+    wait_until 10 test -s "$dir/worker2.pid"
+    run fcgi_stats "$port"
+    assert_output --partial '"uptime"'
+    kill -TERM "$(cat "$dir/worker2.pid")"
+    wait_until 10 test -s "$dir/worker2.exit"
+    wait "$HOLDER_PID"
+    HOLDER_PID=""
 }
 
 # --- one source of truth, and the compose file ---
