@@ -1,5 +1,7 @@
 # sse-worker: a FastCGI Server-Sent Events program, its nginx config and tests.
-# `make run` serves the demo, `make test` runs every test. See README.md.
+# `make run` serves the demo, `make test` runs every test, `make install`
+# deploys under an existing nginx, `make test-docker` tests docker-compose.yml.
+# See README.md.
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -18,7 +20,18 @@ OBJ  = $(SRC:cgi/%.c=$(BUILD)/%.o)
 AOBJ = $(SRC:cgi/%.c=$(BUILD)/asan/%.o)
 UNIT = $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all run test build-deps clean
+# `make install` (README, "Add SSE to your nginx"). nginx and systemd only
+# look in their own folders, so those two do not follow PREFIX by default.
+PREFIX       ?= /usr/local
+BINDIR       ?= $(PREFIX)/bin
+DATADIR      ?= $(PREFIX)/share/sse-worker
+UNITDIR      ?= $(PREFIX)/lib/systemd/system
+NGINXCONFDIR ?= /etc/nginx
+# Only named in the service unit (its optional EnvironmentFile); not installed.
+SYSCONFDIR   ?= /etc
+WWW          = $(wildcard www/*)
+
+.PHONY: all run test test-docker build-deps install uninstall clean
 
 all: $(WORKER)
 
@@ -56,6 +69,36 @@ test:
 	@scripts/ensure-deps test
 	@$(MAKE) --no-print-directory $(WORKER) $(BUILD)/asan/sse-worker $(UNIT)
 	@scripts/run-tests
+
+# Builds both images and runs docker-compose.yml for real against a Docker
+# engine it starts (slow: a few minutes); not part of `make test`.
+test-docker:
+	@scripts/test-docker
+
+# The worker, the page, the nginx snippets (upstream into conf.d, which
+# Debian's nginx.conf includes in http { }; locations into snippets/, for
+# your server { }) and the systemd units, the service written for BINDIR.
+install: $(WORKER)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/www \
+		$(DESTDIR)$(NGINXCONFDIR)/conf.d $(DESTDIR)$(NGINXCONFDIR)/snippets \
+		$(DESTDIR)$(UNITDIR)
+	install -m 0755 $(WORKER) $(DESTDIR)$(BINDIR)/sse-worker
+	install -m 0644 $(WWW) $(DESTDIR)$(DATADIR)/www/
+	install -m 0644 conf/sse-upstream.conf $(DESTDIR)$(NGINXCONFDIR)/conf.d/sse-upstream.conf
+	install -m 0644 conf/sse-locations.conf $(DESTDIR)$(NGINXCONFDIR)/snippets/sse-locations.conf
+	install -m 0644 conf/systemd/sse-worker.socket $(DESTDIR)$(UNITDIR)/sse-worker.socket
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		conf/systemd/sse-worker.service.in >$(DESTDIR)$(UNITDIR)/sse-worker.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/sse-worker.service
+
+# Removes exactly what `make install` put there (same variables).
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/sse-worker \
+		$(addprefix $(DESTDIR)$(DATADIR)/www/,$(notdir $(WWW))) \
+		$(DESTDIR)$(NGINXCONFDIR)/conf.d/sse-upstream.conf \
+		$(DESTDIR)$(NGINXCONFDIR)/snippets/sse-locations.conf \
+		$(DESTDIR)$(UNITDIR)/sse-worker.socket $(DESTDIR)$(UNITDIR)/sse-worker.service
+	rmdir $(DESTDIR)$(DATADIR)/www $(DESTDIR)$(DATADIR) 2>/dev/null || true
 
 clean:
 	rm -rf $(BUILD) .run

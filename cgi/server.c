@@ -2,12 +2,14 @@
 
 #include <errno.h>
 #include <fcgiapp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "response.h"
@@ -26,6 +28,7 @@
 
 struct server {
     int listen_fd;
+    int wake[2];             /* server_stop() writes to wake[1] */
     const struct app *app;
     atomic_int stopping;
     pthread_attr_t thread_attr;
@@ -47,6 +50,10 @@ struct server *server_new(int listen_fd, const struct app *app)
     struct server *srv = calloc(1, sizeof *srv);
     if (!srv)
         return NULL;
+    if (pipe(srv->wake) != 0) {
+        free(srv);
+        return NULL;
+    }
     srv->listen_fd = listen_fd;
     srv->app = app;
     atomic_init(&srv->stopping, 0);
@@ -65,6 +72,8 @@ void server_free(struct server *srv)
     pthread_attr_destroy(&srv->thread_attr);
     pthread_cond_destroy(&srv->idle);
     pthread_mutex_destroy(&srv->lock);
+    close(srv->wake[0]);
+    close(srv->wake[1]);
     free(srv);
 }
 
@@ -111,10 +120,35 @@ static void pause_ms(long ms)
     nanosleep(&t, NULL);
 }
 
+/*
+ * Waits until a connection is ready to accept (1) or the server stops (0).
+ * The accept thread must not block in accept(2) itself: the only way to wake
+ * it there is shutdown() on the listening socket, and a socket inherited
+ * from systemd is shared with PID 1, which then sees POLLHUP, fails the
+ * socket unit and refuses every later connection, restarts included.
+ */
+static int wait_acceptable(struct server *srv)
+{
+    struct pollfd fds[2] = {
+        { .fd = srv->listen_fd, .events = POLLIN },
+        { .fd = srv->wake[0], .events = POLLIN },
+    };
+    for (;;) {
+        if (atomic_load(&srv->stopping))
+            return 0;
+        int rc = poll(fds, 2, -1);
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc > 0 && fds[1].revents)
+            return 0;
+        return 1; /* readable, or an error that accept will report */
+    }
+}
+
 /* Returns an accepted request, or NULL once stopping. */
 static struct job *accept_job(struct server *srv)
 {
-    while (!atomic_load(&srv->stopping)) {
+    while (wait_acceptable(srv)) {
         struct job *job = calloc(1, sizeof *job);
         if (!job) {
             log_error("out of memory accepting a request");
@@ -168,6 +202,14 @@ void server_stop(struct server *srv)
 {
     atomic_store(&srv->stopping, 1);
     hub_close(srv->app->hub);
-    /* Wakes the accept(2) that libfcgi blocks in: it returns EINVAL. */
-    shutdown(srv->listen_fd, SHUT_RDWR);
+    /* Wakes the accept thread's poll(). */
+    ssize_t n;
+    do
+        n = write(srv->wake[1], "", 1);
+    while (n < 0 && errno == EINTR);
+    /* A socket of our own also refuses new connections at once, so nginx
+     * answers 502 now rather than after the drain. Never an inherited one:
+     * see wait_acceptable(). */
+    if (srv->app->cfg->listen)
+        shutdown(srv->listen_fd, SHUT_RDWR);
 }

@@ -1,0 +1,34 @@
+# The nginx image for docker-compose.yml, built with the repository as its
+# context: Debian's nginx with its stock nginx.conf, plus the very drop-in
+# files an existing nginx gets from `make install` (README, "Add SSE to your
+# nginx"): the upstream in conf.d/ (pointed at the compose service `worker`),
+# the locations in snippets/, and a server block that serves www/.
+
+FROM debian:bookworm-slim
+# curl: the compose health check.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends nginx curl \
+    && rm -rf /var/lib/apt/lists/* \
+    && rm -f /etc/nginx/sites-enabled/default \
+    && ln -sf /dev/stdout /var/log/nginx/access.log \
+    && ln -sf /dev/stderr /var/log/nginx/error.log
+# Every stream holds two nginx connections (browser + FastCGI): Debian's
+# worker_connections 768 would cap it near 380 streams per nginx worker.
+RUN sed -i -e 's/^\([[:space:]]*worker_connections\) 768;/\1 8192;/' \
+        -e '/^pid /a worker_rlimit_nofile 20000;' /etc/nginx/nginx.conf \
+    && grep -q 'worker_connections 8192;' /etc/nginx/nginx.conf \
+    && grep -q '^worker_rlimit_nofile 20000;' /etc/nginx/nginx.conf
+COPY scripts/render-upstream /usr/local/lib/sse-worker/render-upstream
+COPY conf/sse-upstream.conf /usr/local/lib/sse-worker/sse-upstream.conf
+RUN /usr/local/lib/sse-worker/render-upstream worker:9000 \
+        /usr/local/lib/sse-worker/sse-upstream.conf >/etc/nginx/conf.d/sse-upstream.conf \
+    && rm -r /usr/local/lib/sse-worker
+COPY conf/sse-locations.conf /etc/nginx/snippets/sse-locations.conf
+COPY conf/docker-site.conf /etc/nginx/sites-enabled/sse-worker.conf
+COPY www/ /usr/share/sse-worker/www/
+EXPOSE 8080
+# Fast shutdown: a graceful one (SIGQUIT) would wait for every open event
+# stream to end, which they never do by themselves, until docker kills it.
+# Browsers reconnect after their retry delay either way.
+STOPSIGNAL SIGTERM
+CMD ["nginx", "-g", "daemon off;"]
