@@ -18,7 +18,7 @@ OBJ  = $(SRC:cgi/%.c=$(BUILD)/%.o)
 AOBJ = $(SRC:cgi/%.c=$(BUILD)/asan/%.o)
 UNIT = $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all run test build-deps clean
+.PHONY: all run test build-deps clean bench bench-quick bench-deps
 
 all: $(WORKER)
 
@@ -56,6 +56,41 @@ test:
 	@scripts/ensure-deps test
 	@$(MAKE) --no-print-directory $(WORKER) $(BUILD)/asan/sse-worker $(UNIT)
 	@scripts/run-tests
+
+# ---- Benchmark: tests/bench/, see README "Benchmark" -----------------------
+# The load client is a program of its own (libc only, no libfcgi): it opens
+# thousands of SSE subscriptions, publishes timestamped events and reports
+# latency, losses and memory. `make bench` runs every scenario against this
+# project and against nginx + nchan (about 10 minutes, heavy: not on a busy
+# machine) and writes tests/bench/results.md; `make bench-quick` runs 1,000
+# subscribers for a few seconds. Neither is part of `make test`.
+BENCH     = $(BUILD)/bench
+BENCH_SRC = tests/bench/sse-load.c tests/bench/http-sse.c tests/bench/latency.c
+BENCH_HDR = tests/bench/http-sse.h tests/bench/latency.h
+
+$(BENCH)/sse-load: $(BENCH_SRC) $(BENCH_HDR) Makefile
+	@mkdir -p $(@D)
+	$(CC) -std=c11 $(WARN) $(CFLAGS) -o $@ $(BENCH_SRC)
+
+# The client's HTTP/SSE parser fed in every slicing: a miscounting client
+# would make every number in the table wrong.
+$(BENCH)/sse-parse-test: tests/bench/sse-parse-test.c tests/bench/http-sse.c tests/bench/http-sse.h
+	@mkdir -p $(@D)
+	$(CC) -std=c11 $(WARN) -O1 -g $(SANITIZE) -o $@ tests/bench/sse-parse-test.c tests/bench/http-sse.c
+
+bench-deps:
+	@scripts/ensure-deps bench
+
+bench: bench-deps
+	@$(MAKE) --no-print-directory $(WORKER) $(BENCH)/sse-load $(BENCH)/sse-parse-test
+	@$(BENCH)/sse-parse-test | tail -n 1
+	@tests/bench/run-bench --out tests/bench/results.md
+
+bench-quick: bench-deps
+	@$(MAKE) --no-print-directory $(WORKER) $(BENCH)/sse-load $(BENCH)/sse-parse-test
+	@$(BENCH)/sse-parse-test | tail -n 1
+	@tests/bench/run-bench --quick
+# ---- end of benchmark -------------------------------------------------------
 
 clean:
 	rm -rf $(BUILD) .run
