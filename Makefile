@@ -31,7 +31,7 @@ NGINXCONFDIR ?= /etc/nginx
 SYSCONFDIR   ?= /etc
 WWW          = $(wildcard www/*)
 
-.PHONY: all run test test-docker build-deps install uninstall clean
+.PHONY: all run test test-docker build-deps install uninstall clean bench bench-quick bench-deps
 
 all: $(WORKER)
 
@@ -67,7 +67,8 @@ run:
 
 test:
 	@scripts/ensure-deps test
-	@$(MAKE) --no-print-directory $(WORKER) $(BUILD)/asan/sse-worker $(UNIT)
+	@$(MAKE) --no-print-directory $(WORKER) $(BUILD)/asan/sse-worker $(UNIT) \
+		$(BUILD)/bench/sse-parse-test
 	@scripts/run-tests
 
 # Builds both images and runs docker-compose.yml for real against a Docker
@@ -99,6 +100,41 @@ uninstall:
 		$(DESTDIR)$(NGINXCONFDIR)/snippets/sse-locations.conf \
 		$(DESTDIR)$(UNITDIR)/sse-worker.socket $(DESTDIR)$(UNITDIR)/sse-worker.service
 	rmdir $(DESTDIR)$(DATADIR)/www $(DESTDIR)$(DATADIR) 2>/dev/null || true
+
+# ---- Benchmark: tests/bench/, see README "Benchmark" -----------------------
+# The load client is a program of its own (libc only, no libfcgi): it opens
+# thousands of SSE subscriptions, publishes timestamped events and reports
+# latency, losses and memory. `make bench` runs every scenario against this
+# project and against nginx + nchan (about 6 minutes, heavy: not on a busy
+# machine) and writes tests/bench/results.md; `make bench-quick` runs 1,000
+# subscribers for a few seconds. Neither is part of `make test`.
+BENCH     = $(BUILD)/bench
+BENCH_SRC = tests/bench/sse-load.c tests/bench/http-sse.c tests/bench/latency.c
+BENCH_HDR = tests/bench/http-sse.h tests/bench/latency.h
+
+$(BENCH)/sse-load: $(BENCH_SRC) $(BENCH_HDR) Makefile
+	@mkdir -p $(@D)
+	$(CC) -std=c11 $(WARN) $(CFLAGS) -o $@ $(BENCH_SRC)
+
+# The client's HTTP/SSE parser fed in every slicing: a miscounting client
+# would make every number in the table wrong.
+$(BENCH)/sse-parse-test: tests/bench/sse-parse-test.c tests/bench/http-sse.c tests/bench/http-sse.h
+	@mkdir -p $(@D)
+	$(CC) -std=c11 $(WARN) -O1 -g $(SANITIZE) -o $@ tests/bench/sse-parse-test.c tests/bench/http-sse.c
+
+bench-deps:
+	@scripts/ensure-deps bench
+
+bench: bench-deps
+	@$(MAKE) --no-print-directory $(WORKER) $(BENCH)/sse-load $(BENCH)/sse-parse-test
+	@$(BENCH)/sse-parse-test | tail -n 1
+	@tests/bench/run-bench --out tests/bench/results.md
+
+bench-quick: bench-deps
+	@$(MAKE) --no-print-directory $(WORKER) $(BENCH)/sse-load $(BENCH)/sse-parse-test
+	@$(BENCH)/sse-parse-test | tail -n 1
+	@tests/bench/run-bench --quick
+# ---- end of benchmark -------------------------------------------------------
 
 clean:
 	rm -rf $(BUILD) .run
