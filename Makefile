@@ -105,7 +105,7 @@ uninstall:
 # The load client is a program of its own (libc only, no libfcgi): it opens
 # thousands of SSE subscriptions, publishes timestamped events and reports
 # latency, losses and memory. `make bench` runs every scenario against this
-# project and against nginx + nchan (about 6 minutes, heavy: not on a busy
+# project and against nginx + nchan (3 to 6 minutes, heavy: not on a busy
 # machine) and writes tests/bench/results.md; `make bench-quick` runs 1,000
 # subscribers for a few seconds. Neither is part of `make test`.
 BENCH     = $(BUILD)/bench
