@@ -77,35 +77,46 @@ void server_free(struct server *srv)
     free(srv);
 }
 
-static void job_end(struct job *job, int handed_over)
+static void job_free(struct job *job, int handed_over)
 {
-    struct server *srv = job->srv;
     /* Sends FCGI_END_REQUEST and closes the connection: nginx then ends the
      * HTTP response properly (the last chunk). A stream handed to the
      * delivery loop is ended there instead. */
     if (!handed_over)
         FCGX_Finish_r(&job->req);
     free(job);
+}
+
+/* The end of a request thread's job. */
+static void job_end(struct job *job, int handed_over)
+{
+    struct server *srv = job->srv;
+    job_free(job, handed_over);
     pthread_mutex_lock(&srv->lock);
     if (--srv->active == 0)
         pthread_cond_broadcast(&srv->idle);
     pthread_mutex_unlock(&srv->lock);
 }
 
-static void *stream_thread(void *arg)
+static void *request_thread(void *arg)
 {
     struct job *job = arg;
     job_end(job, router_serve(&job->req, job->srv->app, job->no));
     return NULL;
 }
 
-static void start_stream(struct server *srv, struct job *job)
+static void start_request(struct server *srv, struct job *job)
 {
     pthread_t tid;
+    if (router_is_quick(&job->req)) {
+        /* A stream's handshake: cheaper here than a thread's start. */
+        job_free(job, router_serve(&job->req, srv->app, job->no));
+        return;
+    }
     pthread_mutex_lock(&srv->lock);
     srv->active++;
     pthread_mutex_unlock(&srv->lock);
-    int rc = pthread_create(&tid, &srv->thread_attr, stream_thread, job);
+    int rc = pthread_create(&tid, &srv->thread_attr, request_thread, job);
     if (rc == 0)
         return;
     log_warn("request %lu: cannot start a thread: %s", job->no, strerror(rc));
@@ -191,7 +202,7 @@ unsigned server_run(struct server *srv)
 {
     struct job *job;
     while ((job = accept_job(srv)) != NULL)
-        start_stream(srv, job);
+        start_request(srv, job);
     unsigned left = drain(srv);
     if (left > 0)
         log_warn("%u streams still open after %d s", left, DRAIN_SECONDS);

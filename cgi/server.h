@@ -1,9 +1,10 @@
 /*
- * server: accepts FastCGI requests and gives each its own short-lived
- * thread, as in libfcgi's examples/threaded.c but with a thread per request
- * rather than a fixed pool, so that a slow publisher never holds up the
- * others. A stream's thread only does the handshake, then hands the
- * connection to the delivery loop.
+ * server: accepts FastCGI requests. A stream's handshake is answered in the
+ * accept thread (it only subscribes and writes a short head before handing
+ * the connection to the delivery loop); every other request gets its own
+ * short-lived thread, as in libfcgi's examples/threaded.c but with a thread
+ * per request rather than a fixed pool, so a slow publisher never holds up
+ * the others.
  */
 #ifndef SSE_SERVER_H
 #define SSE_SERVER_H
