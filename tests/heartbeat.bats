@@ -24,7 +24,7 @@ teardown() {
     bg_stop_all
 }
 
-@test "a stream with no events gets a ': heartbeat' comment about every second" {
+@test "a stream with no events gets ': heartbeat' comments, paced by the last write" {
     local c=$BATS_TEST_TMPDIR/c
     BG_STAMP=1 sse_client "$c" "$BASE_URL/events"
     wait_until 8 sse_has_comments "$c.out" 3 heartbeat
@@ -45,13 +45,14 @@ teardown() {
     run grep -c -x '' "$c.out"
     (( output >= 4 ))
 
-    # One heartbeat period after the last write (the retry frame first):
-    # about HEARTBEAT_S s apart, neither early nor much late.
+    # Paced by the last write, not sent on every wake-up: no two frames
+    # come much closer than a period (half of one leaves room for the
+    # arrival stamps of a loaded machine; lateness is not judged here).
     run awk -F '\t' -v period="$HEARTBEAT_S" '
         NR > 1 {
             gap = $1 - prev
             printf "heartbeat %d: %.3f s after the previous frame\n", NR - 1, gap
-            if (gap < period * 0.9 || gap > period * 1.5) { print "  wrong spacing"; bad = 1 }
+            if (gap < period * 0.5) { print "  too soon after the previous frame"; bad = 1 }
         }
         { prev = $1 }
         END { exit bad }' <<<"$records"
@@ -87,14 +88,11 @@ teardown() {
     wait_until 10 grep -q '^retry: 3000' "$c.out"
     wait_until 5 fds_are "$pid" $((base_fds + 1))
 
+    # With the heartbeat an hour away, only the hang-up can end it within
+    # the bounded wait.
     bg_stop "$c"
-    local left=$EPOCHREALTIME
     wait_until 5 grep -q 'stream 1 closed: client gone' "$w.log"
     wait_until 5 fds_are "$pid" "$base_fds"
-    local noticed=$EPOCHREALTIME
-    echo "noticed after $(awk -v a="$left" -v b="$noticed" 'BEGIN { printf "%.3f", b - a }') s"
-    # Noticed at once; allow for a loaded machine.
-    awk -v a="$left" -v b="$noticed" 'BEGIN { exit !(b - a < 3) }'
     bg_stop "$w"
     assert_equal "$(bg_exit "$w")" 0
 }
