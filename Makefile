@@ -50,7 +50,7 @@ $(WORKER): $(OBJ)
 # this one, so any memory error or leak fails them. ASan frames are bigger.
 $(BUILD)/asan/%.o: cgi/%.c cgi/*.h Makefile | build-deps
 	@mkdir -p $(@D)
-	$(CC) $(STD) $(WARN) -O1 -g $(SANITIZE) -DSTREAM_STACK_KIB=256 -c -o $@ $<
+	$(CC) $(STD) $(WARN) -O1 -g $(SANITIZE) -DREQUEST_STACK_KIB=256 -c -o $@ $<
 
 $(BUILD)/asan/sse-worker: $(AOBJ)
 	$(CC) $(SANITIZE) -o $@ $(AOBJ) $(LDLIBS)

@@ -19,8 +19,8 @@
  * A request thread reads a request and writes a short answer (a stream's
  * thread only its head), so it needs far less than glibc's 8 MiB default.
  */
-#ifndef STREAM_STACK_KIB
-#define STREAM_STACK_KIB 64
+#ifndef REQUEST_STACK_KIB
+#define REQUEST_STACK_KIB 64
 #endif
 
 /* How long a stop waits for open streams to say goodbye. */
@@ -59,7 +59,7 @@ struct server *server_new(int listen_fd, const struct app *app)
     atomic_init(&srv->stopping, 0);
     pthread_attr_init(&srv->thread_attr);
     pthread_attr_setdetachstate(&srv->thread_attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&srv->thread_attr, STREAM_STACK_KIB * 1024);
+    pthread_attr_setstacksize(&srv->thread_attr, REQUEST_STACK_KIB * 1024);
     pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->idle, NULL);
     return srv;

@@ -236,18 +236,6 @@ sse_lacking() {
         }'
 }
 
-# tick_times FILE: for each tick in a stamped capture (BG_STAMP=1, the
-# .stamped file), "ARRIVAL SERVER-TIME SEQ ID": when its frame was complete
-# at the client and the time in its data, both in epoch seconds.
-tick_times() {
-    sse_parse -t "$1" | jq -R -r '
-        split("\t") as $f
-        | select($f[1] == "tick")
-        | ($f[3] | fromjson) as $d
-        | ($d.time | capture("^(?<s>[0-9-]{10}T[0-9:]{8})\\.(?<ms>[0-9]{3})Z$")) as $t
-        | "\($f[0]) \(($t.s + "Z" | fromdateiso8601) + ($t.ms | tonumber) / 1000) \($d.seq) \($f[2])"'
-}
-
 # ---------------------------------------------------------------------------
 # Background processes
 # ---------------------------------------------------------------------------
