@@ -14,22 +14,21 @@ BROWSER_DIR=$ROOT/tests/browser
 # test; a 1 s retry: delay (3 s in the demo) shortens the restart tests.
 WORKER_ARGS=(--public-topics chat --heartbeat 2 --retry 1000)
 
-setup_file() {
+stack_for_file "${WORKER_ARGS[@]}"
+
+before_stack_start() {
     [[ -x /usr/bin/chromium ]] || { echo "no /usr/bin/chromium: scripts/ensure-deps test installs it" >&2; return 1; }
     # The lock file pins playwright-core; node_modules is not committed.
     if [[ ! -d $BROWSER_DIR/node_modules/playwright-core ]]; then
         (cd "$BROWSER_DIR" && npm ci --no-audit --no-fund --prefer-offline) >&2
     fi
-    start_stack "${WORKER_ARGS[@]}"
+}
+
+after_stack_start() {
     start_driver
 }
 
-teardown_file() {
-    stop_driver
-    stop_stack
-}
-
-teardown() {
+after_each_test() {
     # A test that failed half-way: let its scenario end before the next one.
     if [[ ! -f $DRIVER_DIR/result-$BATS_TEST_NUMBER && -n ${STEP_DIR:-} ]]; then
         touch "$STEP_DIR/abort"
@@ -37,6 +36,10 @@ teardown() {
     fi
     # A failed restart test may leave the worker stopped: the next test needs it.
     [[ -f $STACK_DIR/worker.pid ]] || start_worker "$STACK_DIR" "${WORKER_ARGS[@]}"
+}
+
+before_stack_stop() {
+    stop_driver
 }
 
 # The browser driver (tests/browser/driver.mjs): one node and one chromium

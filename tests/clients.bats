@@ -11,18 +11,7 @@ load test_helper/sse
 TICK_MS=300
 CLIENTS=200
 
-setup_file() {
-    start_stack --tick-ms "$TICK_MS"
-}
-
-teardown_file() {
-    bg_stop_all
-    stop_stack
-}
-
-teardown() {
-    bg_stop_all
-}
+stack_for_file --tick-ms "$TICK_MS"
 
 # counts_are THREADS FDS: the worker has exactly that many of each.
 counts_are() {

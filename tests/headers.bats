@@ -10,18 +10,7 @@ load test_helper/sse
 # A fast ticker: the multi-line event (every fifth tick) comes within ~1 s.
 TICK_MS=200
 
-setup_file() {
-    start_stack --tick-ms "$TICK_MS"
-}
-
-teardown_file() {
-    bg_stop_all
-    stop_stack
-}
-
-teardown() {
-    bg_stop_all
-}
+stack_for_file --tick-ms "$TICK_MS"
 
 @test "GET /events through nginx answers 200 with exactly the event-stream headers" {
     local c=$BATS_TEST_TMPDIR/c

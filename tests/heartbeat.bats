@@ -11,18 +11,7 @@ load test_helper/sse
 
 HEARTBEAT_S=1
 
-setup_file() {
-    start_stack --tick-ms 0 --heartbeat "$HEARTBEAT_S"
-}
-
-teardown_file() {
-    bg_stop_all
-    stop_stack
-}
-
-teardown() {
-    bg_stop_all
-}
+stack_for_file --tick-ms 0 --heartbeat "$HEARTBEAT_S"
 
 @test "a stream with no events gets ': heartbeat' comments, paced by the last write" {
     local c=$BATS_TEST_TMPDIR/c

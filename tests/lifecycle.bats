@@ -10,17 +10,9 @@ load test_helper/sse
 TICK_MS=200
 GOODBYE='server shutting down, reconnect after retry'
 
-setup_file() {
-    start_stack --tick-ms "$TICK_MS"
-}
+stack_for_file --tick-ms "$TICK_MS"
 
-teardown_file() {
-    bg_stop_all
-    stop_stack
-}
-
-teardown() {
-    bg_stop_all
+after_each_test() {
     if [[ -n ${SOCK_DIR:-} ]]; then
         rm -rf "$SOCK_DIR"
     fi

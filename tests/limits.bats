@@ -9,20 +9,9 @@ load test_helper/hub
 
 TOKEN=limits-token-0123456789
 
-setup_file() {
-    export SSE_PUBLISH_TOKEN=$TOKEN
-    # Big events and a short history make a stalled client fall behind fast.
-    start_stack --tick-ms 0 --max-streams 3 --max-topics 4 --history 4 --max-body 1048576
-}
-
-teardown_file() {
-    bg_stop_all
-    stop_stack
-}
-
-teardown() {
-    bg_stop_all
-}
+export SSE_PUBLISH_TOKEN=$TOKEN
+# Big events and a short history make a stalled client fall behind fast.
+stack_for_file --tick-ms 0 --max-streams 3 --max-topics 4 --history 4 --max-body 1048576
 
 # worker_holds THREADS FDS: the worker has exactly that many of each.
 worker_holds() {

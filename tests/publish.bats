@@ -9,19 +9,8 @@ load test_helper/hub
 
 TOKEN=test-token-0123456789
 
-setup_file() {
-    export SSE_PUBLISH_TOKEN=$TOKEN
-    start_stack --tick-ms 0 --public-topics chat,lobby
-}
-
-teardown_file() {
-    bg_stop_all
-    stop_stack
-}
-
-teardown() {
-    bg_stop_all
-}
+export SSE_PUBLISH_TOKEN=$TOKEN
+stack_for_file --tick-ms 0 --public-topics chat,lobby
 
 # post [curl args...]: POST to /publish (with ?QUERY if PUBLISH_QUERY is
 # set); the response head goes to $BATS_TEST_TMPDIR/post.head, the body to

@@ -9,19 +9,8 @@ load test_helper/hub
 
 TOKEN=replay-token-0123456789
 
-setup_file() {
-    export SSE_PUBLISH_TOKEN=$TOKEN
-    start_stack --tick-ms 0 --history 20
-}
-
-teardown_file() {
-    bg_stop_all
-    stop_stack
-}
-
-teardown() {
-    bg_stop_all
-}
+export SSE_PUBLISH_TOKEN=$TOKEN
+stack_for_file --tick-ms 0 --history 20
 
 @test "a client that reconnects with Last-Event-ID gets exactly the 5 events it missed, then live ones" {
     local c=$BATS_TEST_TMPDIR/c

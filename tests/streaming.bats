@@ -16,19 +16,8 @@ load test_helper/hub
 
 TOKEN=streaming-token-0123456789
 
-setup_file() {
-    export SSE_PUBLISH_TOKEN=$TOKEN
-    start_stack --tick-ms 0 --heartbeat 3600
-}
-
-teardown_file() {
-    bg_stop_all
-    stop_stack
-}
-
-teardown() {
-    bg_stop_all
-}
+export SSE_PUBLISH_TOKEN=$TOKEN
+stack_for_file --tick-ms 0 --heartbeat 3600
 
 @test "the head and the retry frame reach a curl client before any event exists" {
     local c=$BATS_TEST_TMPDIR/c

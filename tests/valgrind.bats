@@ -11,8 +11,10 @@ load test_helper/sse
 TICK_MS=100
 VALGRIND_EXIT=99
 
-setup_file() {
-    # The wrapper that the stack's worker is swapped for in the test.
+stack_for_file --tick-ms "$TICK_MS"
+
+# The wrapper that the stack's worker is swapped for in the test.
+before_stack_start() {
     export VALGRIND_LOG=$BATS_FILE_TMPDIR/valgrind.log
     export VALGRIND_WORKER=$BATS_FILE_TMPDIR/sse-worker-valgrind
     printf '%s\n' '#!/bin/sh' \
@@ -21,16 +23,6 @@ setup_file() {
         "    --log-file='$VALGRIND_LOG' '$ROOT/.build/sse-worker' \"\$@\"" \
         >"$VALGRIND_WORKER"
     chmod +x "$VALGRIND_WORKER"
-    start_stack --tick-ms "$TICK_MS"
-}
-
-teardown_file() {
-    bg_stop_all
-    stop_stack
-}
-
-teardown() {
-    bg_stop_all
 }
 
 @test "under valgrind the release worker serves streams, lets one go and stops on SIGTERM with 0 errors" {

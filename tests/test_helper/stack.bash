@@ -1,5 +1,5 @@
 # A worker and an nginx on free loopback ports, state under a test temp dir.
-# Tests start one stack per file in setup_file and stop it in teardown_file.
+# A test file gets one stack for all its tests with stack_for_file (below).
 # shellcheck shell=bash
 
 # The worker under test: the ASan/UBSan build, so memory errors fail tests.
@@ -82,4 +82,37 @@ stop_stack() {
 # worker_log_clean DIR: no sanitizer report in the worker's log.
 worker_log_clean() {
     ! grep -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$1/worker.log"
+}
+
+# stack_for_file [worker args...]: called at the top of a .bats file, gives
+# the file one stack for all its tests: started before the first test (with
+# these worker arguments, kept in STACK_WORKER_ARGS), stopped after the last
+# even when a test failed; each test's background clients (sse.bash) are
+# stopped after it. A file that needs more defines any of these, and they
+# run at that point:
+#   before_stack_start  after_stack_start  after_each_test  before_stack_stop
+# shellcheck disable=SC2317 # bats calls the functions defined here
+stack_for_file() {
+    STACK_WORKER_ARGS=("$@")
+    setup_file() {
+        stack_hook before_stack_start
+        start_stack "${STACK_WORKER_ARGS[@]}"
+        stack_hook after_stack_start
+    }
+    teardown() {
+        stack_hook after_each_test
+        stack_hook bg_stop_all
+    }
+    teardown_file() {
+        stack_hook before_stack_stop
+        stack_hook bg_stop_all
+        stop_stack
+    }
+}
+
+# stack_hook NAME: runs the function NAME if the file (or a helper) has one.
+stack_hook() {
+    if declare -F "$1" >/dev/null; then
+        "$1"
+    fi
 }
