@@ -1,8 +1,6 @@
-/* Unit tests for cgi/form.c, cgi/utf8.c and cgi/auth.c: publish input parsing. */
-#include "auth.h"
+/* Unit tests for cgi/form.c: decoding a urlencoded query or body. */
 #include "form.h"
 #include "tap.h"
-#include "utf8.h"
 
 static void decoding(void)
 {
@@ -38,38 +36,9 @@ static void refusals(void)
     form_free(&f);
 }
 
-static void utf8(void)
-{
-    struct { const char *s; size_t n; int ok; const char *name; } cases[] = {
-        { "plain", 5, 1, "ASCII is valid UTF-8" },
-        { "h\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 12, 1, "2, 3 and 4 byte sequences are valid" },
-        { "\xff", 1, 0, "0xFF is never UTF-8" },
-        { "\xc3", 1, 0, "a truncated sequence is refused" },
-        { "\xc0\xaf", 2, 0, "an overlong form is refused" },
-        { "\xed\xa0\x80", 3, 0, "a UTF-16 surrogate is refused" },
-        { "\xf4\x90\x80\x80", 4, 0, "a code point past U+10FFFF is refused" },
-        { "\x80", 1, 0, "a lone continuation byte is refused" },
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        tap_ok(utf8_valid(cases[i].s, cases[i].n) == cases[i].ok, cases[i].name);
-}
-
-static void bearer(void)
-{
-    tap_ok(auth_bearer_ok("Bearer s3cret", "s3cret"), "the right bearer token is accepted");
-    tap_ok(auth_bearer_ok("bearer s3cret", "s3cret"), "the scheme is case-insensitive");
-    tap_ok(!auth_bearer_ok("Bearer s3cre", "s3cret"), "a prefix of the token is refused");
-    tap_ok(!auth_bearer_ok("Bearer s3cretX", "s3cret"), "a longer token is refused");
-    tap_ok(!auth_bearer_ok("Basic s3cret", "s3cret"), "another scheme is refused");
-    tap_ok(!auth_bearer_ok("Bearer ", ""), "an empty configured token matches nothing");
-    tap_ok(!auth_bearer_ok("Bearer x", NULL), "no configured token matches nothing");
-}
-
 int main(void)
 {
     decoding();
     refusals();
-    utf8();
-    bearer();
     return tap_done();
 }
