@@ -1,8 +1,8 @@
 /*
- * delivery: one epoll loop that writes every open stream. After a request
+ * delivery: one epoll loop that writes every open stream. After the accept
  * thread has checked a GET /events request, subscribed it to the hub and
  * written the response head with libfcgi, it hands the connection over here
- * and ends. From then on the stream costs a socket and a small record, not a
+ * and goes back to accepting. From then on the stream costs a socket and a small record, not a
  * thread: the loop sleeps in epoll_wait, the hub's wake callback queues the
  * streams that have news, and the loop copies their frames out of the hub
  * and writes them as FastCGI records, never blocking on a slow client.

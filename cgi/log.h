@@ -1,5 +1,6 @@
 /* log: one line per event on stderr, with a level, written with one write(2)
- * so lines from concurrent stream threads never interleave. */
+ * so lines from concurrent threads (accept, requests, delivery, ticker) never
+ * interleave. */
 #ifndef SSE_LOG_H
 #define SSE_LOG_H
 

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "array_len.h"
 #include "auth.h"
 #include "form.h"
 #include "log.h"
@@ -135,13 +136,13 @@ static int check_field_names(struct publish *p)
     for (size_t i = 0; i < p->fields.count; i++) {
         const char *name = p->fields.fields[i].name;
         int known = strcmp(name, "topic") == 0;
-        for (size_t k = 0; k < 4; k++)
+        for (size_t k = 0; k < ARRAY_LEN(singles); k++)
             known |= strcmp(name, singles[k]) == 0;
         if (!known)
             return reject(p, "400 Bad Request", NULL,
                           "unknown field '%.64s': use topic, data, type, id, retry", name);
     }
-    for (size_t k = 0; k < 4; k++)
+    for (size_t k = 0; k < ARRAY_LEN(singles); k++)
         if (form_count(&p->fields, singles[k]) > 1)
             return reject(p, "400 Bad Request", NULL, "field '%s' given more than once",
                           singles[k]);
@@ -257,11 +258,7 @@ static void publish_fields(struct publish *p)
 void publish_serve(FCGX_Request *req, const struct app *app, unsigned long no)
 {
     struct publish p = { .req = req, .app = app, .no = no, .fields = FORM_INIT };
-    const char *method = param(&p, "REQUEST_METHOD");
-    if (!method || strcmp(method, "POST") != 0)
-        reject(&p, "405 Method Not Allowed", "Allow: POST\r\n",
-               "method not allowed: /publish only answers POST");
-    else if (check_token(&p) == 0 && collect_fields(&p) == 0)
+    if (check_token(&p) == 0 && collect_fields(&p) == 0)
         publish_fields(&p);
     form_free(&p.fields);
     free(p.body);

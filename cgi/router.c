@@ -1,7 +1,10 @@
 #include "router.h"
 
+#include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "array_len.h"
 #include "log.h"
 #include "publish.h"
 #include "response.h"
@@ -26,14 +29,8 @@ static const char *request_path(FCGX_Request *req, char *buf, size_t n)
     return buf;
 }
 
-static void serve_stats(FCGX_Request *req, const struct app *app, int prometheus)
+static int serve_stats(FCGX_Request *req, const struct app *app, int prometheus)
 {
-    const char *method = FCGX_GetParam("REQUEST_METHOD", req->envp);
-    if (!method || strcmp(method, "GET") != 0) {
-        response_line(req->out, "405 Method Not Allowed", "Allow: GET\r\n",
-                      "method not allowed: only GET");
-        return;
-    }
     struct strbuf body = STRBUF_INIT;
     int rc = prometheus ? stats_prometheus(&body, app->stats, app->hub)
                         : stats_json(&body, app->stats, app->hub);
@@ -44,6 +41,66 @@ static void serve_stats(FCGX_Request *req, const struct app *app, int prometheus
     else
         response_body(req->out, "application/json", body.ptr, body.len);
     strbuf_free(&body);
+    return 0;
+}
+
+static int serve_json_stats(FCGX_Request *req, const struct app *app, unsigned long no)
+{
+    (void)no;
+    return serve_stats(req, app, 0);
+}
+
+static int serve_metrics(FCGX_Request *req, const struct app *app, unsigned long no)
+{
+    (void)no;
+    return serve_stats(req, app, 1);
+}
+
+static int serve_publish(FCGX_Request *req, const struct app *app, unsigned long no)
+{
+    publish_serve(req, app, no);
+    return 0;
+}
+
+/* A 405 on /publish is a refused publish, and /stats counts those. */
+static atomic_ullong *publish_refusals(const struct app *app)
+{
+    return &app->stats->publish_rejected;
+}
+
+struct route {
+    const char *path;
+    const char *methods; /* the only ones answered, as the Allow header lists them */
+    int (*serve)(FCGX_Request *req, const struct app *app, unsigned long no);
+    atomic_ullong *(*refusals)(const struct app *app); /* what a 405 counts in, or NULL */
+};
+
+static const struct route routes[] = {
+    { "/events", "GET, HEAD", stream_serve, NULL },
+    { "/publish", "POST", serve_publish, publish_refusals },
+    { "/stats", "GET", serve_json_stats, NULL },
+    { "/metrics", "GET", serve_metrics, NULL },
+};
+
+/* Is method one of the comma-separated names in methods ("GET, HEAD")? */
+static int method_allowed(const char *methods, const char *method)
+{
+    size_t len = strlen(method);
+    for (const char *m = methods; *m; m += strspn(m, ", ")) {
+        size_t n = strcspn(m, ",");
+        if (n == len && strncmp(m, method, len) == 0)
+            return 1;
+        m += n;
+    }
+    return 0;
+}
+
+static const struct route *find_route(const char *path)
+{
+    for (size_t i = 0; i < ARRAY_LEN(routes); i++)
+        if (strcmp(path, routes[i].path) == 0)
+            return &routes[i];
+    return NULL;
 }
 
 int router_is_quick(FCGX_Request *req)
@@ -58,16 +115,24 @@ int router_serve(FCGX_Request *req, const struct app *app, unsigned long no)
 {
     char buf[256];
     const char *path = request_path(req, buf, sizeof buf);
-    if (strcmp(path, "/events") == 0)
-        return stream_serve(req, app, no);
-    if (strcmp(path, "/publish") == 0) {
-        publish_serve(req, app, no);
-    } else if (strcmp(path, "/stats") == 0 || strcmp(path, "/metrics") == 0) {
-        serve_stats(req, app, path[1] == 'm');
-    } else {
+    const struct route *route = find_route(path);
+    if (!route) {
         log_info("request %lu: 404 for %.200s", no, path);
         response_line(req->out, "404 Not Found", NULL,
                       "not found: this worker serves /events, /publish, /stats, /metrics");
+        return 0;
     }
-    return 0;
+    const char *method = FCGX_GetParam("REQUEST_METHOD", req->envp);
+    if (!method || !method_allowed(route->methods, method)) {
+        char allow[64], reason[128];
+        log_info("request %lu: 405 for %.16s %s", no, method ? method : "?", route->path);
+        if (route->refusals)
+            atomic_fetch_add(route->refusals(app), 1);
+        snprintf(allow, sizeof allow, "Allow: %s\r\n", route->methods);
+        snprintf(reason, sizeof reason, "method not allowed: %s only answers %s", route->path,
+                 route->methods);
+        response_line(req->out, "405 Method Not Allowed", allow, reason);
+        return 0;
+    }
+    return route->serve(req, app, no);
 }

@@ -8,8 +8,9 @@
 
 /*
  * /events (stream), /publish, /stats (JSON), /metrics (Prometheus); anything
- * else reaching the worker gets 404. Returns 1 when the connection was handed
- * to the delivery loop (the caller must not finish req), 0 when answered.
+ * else reaching the worker gets 404, a method its path does not answer 405
+ * with Allow. Returns 1 when the connection was handed to the delivery loop
+ * (the caller must not finish req), 0 when answered.
  */
 int router_serve(FCGX_Request *req, const struct app *app, unsigned long no);
 

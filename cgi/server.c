@@ -16,14 +16,15 @@
 #include "router.h"
 
 /*
- * A request thread reads a request and writes a short answer (a stream's
- * thread only its head), so it needs far less than glibc's 8 MiB default.
+ * A request thread reads a request and writes a short answer (streams need
+ * none: the accept thread answers their handshake, the delivery loop writes
+ * their frames), so it needs far less than glibc's 8 MiB default.
  */
 #ifndef REQUEST_STACK_KIB
 #define REQUEST_STACK_KIB 64
 #endif
 
-/* How long a stop waits for open streams to say goodbye. */
+/* How long a stop waits for the request threads still at work. */
 #define DRAIN_SECONDS 5
 
 struct server {
@@ -33,7 +34,7 @@ struct server {
     atomic_int stopping;
     pthread_attr_t thread_attr;
     pthread_mutex_t lock;
-    pthread_cond_t idle;     /* signalled when the last stream ends */
+    pthread_cond_t idle;     /* signalled when the last request thread ends */
     unsigned active;         /* request threads alive, under lock */
     unsigned long accepted;  /* request counter, accept thread only */
 };
@@ -205,7 +206,7 @@ unsigned server_run(struct server *srv)
         start_request(srv, job);
     unsigned left = drain(srv);
     if (left > 0)
-        log_warn("%u streams still open after %d s", left, DRAIN_SECONDS);
+        log_warn("%u request threads still running after %d s", left, DRAIN_SECONDS);
     return left;
 }
 

@@ -139,12 +139,6 @@ int stream_serve(FCGX_Request *req, const struct app *app, unsigned long no)
         response_send(req->out, event_stream_head, sizeof event_stream_head - 1);
         return 0;
     }
-    if (!method || strcmp(method, "GET") != 0) {
-        log_info("request %lu: 405 for %s /events", no, method ? method : "?");
-        response_line(req->out, "405 Method Not Allowed", "Allow: GET, HEAD\r\n",
-                      "method not allowed: /events only answers GET and HEAD");
-        return 0;
-    }
     const char *qs = FCGX_GetParam("QUERY_STRING", req->envp);
     struct form query = FORM_INIT;
     int handed_over = 0;

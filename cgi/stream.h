@@ -1,5 +1,5 @@
 /*
- * stream: GET /events, the handshake of one subscriber's stream. The request
+ * stream: GET /events, the handshake of one subscriber's stream. The accept
  * thread checks the request, subscribes to the hub, writes the response head
  * and the first frame with libfcgi, then hands the connection to the
  * delivery loop and is done: no thread waits for the stream's whole life.
@@ -16,6 +16,7 @@
 #define STREAM_DEFAULT_TOPIC TICKER_TOPIC
 
 /*
+ * A GET or HEAD (the router checked the method); HEAD gets the head alone.
  * Subscribes to the topics in the query string (?topic=a&topic=b), resuming
  * after Last-Event-ID (the header, or ?lastEventId=). Returns 1 when the
  * connection now belongs to the delivery loop (the caller must then neither

@@ -233,3 +233,15 @@ stack_for_file --tick-ms "$TICK_MS"
     refute_line --partial 'retry:'
     assert_equal "$(grep -c ' open from ' "$STACK_DIR/worker.log" || true)" "$before"
 }
+
+@test "each path answers only its own methods: others get 405 with that path's Allow and a one-line reason" {
+    local spec path method want head=$BATS_TEST_TMPDIR/h body=$BATS_TEST_TMPDIR/b
+    for spec in "/events PUT GET, HEAD" "/publish DELETE POST" "/stats POST GET" "/metrics PUT GET"; do
+        read -r path method want <<<"$spec"
+        run curl -sS --max-time 10 -X "$method" -D "$head" -o "$body" "$BASE_URL$path"
+        assert_success
+        assert_equal "$(http_status "$head")" 405
+        assert_equal "$(http_header "$head" Allow)" "$want"
+        assert_equal "$(cat "$body")" "method not allowed: $path only answers $want"
+    done
+}
