@@ -10,6 +10,7 @@
 #include "form.h"
 #include "log.h"
 #include "response.h"
+#include "topic_list.h"
 #include "utf8.h"
 
 static struct sse_str field_str(const struct form_field *f)
@@ -238,14 +239,12 @@ static int publish_event(struct publish *p, const struct sse_str *topics, size_t
 
 static void publish_fields(struct publish *p)
 {
-    size_t ntopics = form_count(&p->fields, "topic");
-    struct sse_str *topics = calloc(ntopics ? ntopics : 1, sizeof *topics);
+    size_t ntopics;
+    struct sse_str *topics = topic_list_from_form(&p->fields, NULL, &ntopics);
     if (!topics) {
         reject(p, "500 Internal Server Error", NULL, "out of memory");
         return;
     }
-    for (size_t i = 0; i < ntopics; i++)
-        topics[i] = field_str(form_get(&p->fields, "topic", i));
     enum hub_status st = hub_check_topics(p->app->hub, topics, ntopics);
     if (st != HUB_OK)
         reject(p, "400 Bad Request", NULL, "%s", hub_status_str(st));

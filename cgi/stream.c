@@ -9,6 +9,7 @@
 #include "log.h"
 #include "monotime.h"
 #include "response.h"
+#include "topic_list.h"
 
 /*
  * The response head. nginx turns these CGI-style lines into the HTTP
@@ -73,16 +74,10 @@ static enum hub_status subscribe(FCGX_Request *req, const struct app *app,
                                  const struct form *query, struct delivery_stream *ds,
                                  struct hub_sub **sub)
 {
-    size_t n = form_count(query, "topic");
-    struct sse_str *topics = calloc(n ? n : 1, sizeof *topics);
+    size_t n;
+    struct sse_str *topics = topic_list_from_form(query, STREAM_DEFAULT_TOPIC, &n);
     if (!topics)
         return HUB_NO_MEMORY;
-    for (size_t i = 0; i < n; i++) {
-        const struct form_field *f = form_get(query, "topic", i);
-        topics[i] = (struct sse_str){ f->value, f->value_len };
-    }
-    if (n == 0)
-        topics[n++] = SSE_STR(STREAM_DEFAULT_TOPIC);
     struct hub_subscription want = {
         .topics = topics, .ntopics = n, .last_event_id = last_event_id(req, query),
         .wake = delivery_wake, .wake_ctx = ds,
