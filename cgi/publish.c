@@ -18,6 +18,11 @@ static struct sse_str field_str(const struct form_field *f)
     return f ? (struct sse_str){ f->value, f->value_len } : SSE_NONE;
 }
 
+#define ARRAY_LEN(a) (sizeof (a) / sizeof (a)[0])
+
+/* The fields a publish may give once each; "topic" may come several times. */
+static const char *const single_fields[] = { "data", "type", "id", "retry" };
+
 /* One publish request on its way through the checks. */
 struct publish {
     FCGX_Request *req;
@@ -132,23 +137,43 @@ static int parse_fields(struct publish *p, const char *text, size_t n, const cha
 
 static int check_field_names(struct publish *p)
 {
-    static const char *const singles[] = { "data", "type", "id", "retry" };
     for (size_t i = 0; i < p->fields.count; i++) {
         const char *name = p->fields.fields[i].name;
         int known = strcmp(name, "topic") == 0;
-        for (size_t k = 0; k < 4; k++)
-            known |= strcmp(name, singles[k]) == 0;
+        for (size_t k = 0; k < ARRAY_LEN(single_fields); k++)
+            known |= strcmp(name, single_fields[k]) == 0;
         if (!known)
             return reject(p, "400 Bad Request", NULL,
                           "unknown field '%.64s': use topic, data, type, id, retry", name);
     }
-    for (size_t k = 0; k < 4; k++)
-        if (form_count(&p->fields, singles[k]) > 1)
+    for (size_t k = 0; k < ARRAY_LEN(single_fields); k++)
+        if (form_count(&p->fields, single_fields[k]) > 1)
             return reject(p, "400 Bad Request", NULL, "field '%s' given more than once",
-                          singles[k]);
+                          single_fields[k]);
     if (p->body_is_data && form_get(&p->fields, "data", 0))
         return reject(p, "400 Bad Request", NULL,
                       "data given twice: in the body and in the query string");
+    return 0;
+}
+
+/*
+ * Measured before parsing, so that a form of 100,000 fields is refused
+ * without decoding one of them: besides its topics a publish has at most
+ * data, type, id and retry.
+ */
+static int check_field_count(struct publish *p, const char *query, int is_form)
+{
+    struct form_tally q = query ? form_tally(query, strlen(query), "topic")
+                                : (struct form_tally){ 0, 0 };
+    struct form_tally b = is_form ? form_tally(p->body, p->body_len, "topic")
+                                  : (struct form_tally){ 0, 0 };
+    size_t max_topics = p->app->cfg->max_topics;
+    if (q.named + b.named > max_topics)
+        return reject(p, "400 Bad Request", NULL, "%s", hub_status_str(HUB_TOO_MANY_TOPICS));
+    if (q.fields + b.fields > max_topics + ARRAY_LEN(single_fields))
+        return reject(p, "400 Bad Request", NULL,
+                      "too many fields: use topic (at most %zu), data, type, id, retry",
+                      max_topics);
     return 0;
 }
 
@@ -158,6 +183,8 @@ static int collect_fields(struct publish *p)
     if (classify_body(p, param(p, "CONTENT_TYPE"), &is_form) != 0 || read_body(p) != 0)
         return -1;
     const char *query = param(p, "QUERY_STRING");
+    if (check_field_count(p, query, is_form) != 0)
+        return -1;
     if (query && parse_fields(p, query, strlen(query), "query string") != 0)
         return -1;
     if (is_form && parse_fields(p, p->body, p->body_len, "form body") != 0)

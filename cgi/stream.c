@@ -125,6 +125,24 @@ static int serve_get(FCGX_Request *req, const struct app *app, unsigned long no,
     return 1;
 }
 
+/*
+ * Besides its topics a stream's query holds lastEventId and perhaps a
+ * cache-buster some clients add; the rest is ignored, but a flood of it
+ * would still cost the accept thread.
+ */
+#define QUERY_OTHER_FIELDS 8
+
+/* Measured before parsing, so a huge query is refused cheaply: the reason, or NULL. */
+static const char *query_too_big(const struct app *app, const char *qs)
+{
+    struct form_tally t = form_tally(qs, strlen(qs), "topic");
+    if (t.named > app->cfg->max_topics)
+        return hub_status_str(HUB_TOO_MANY_TOPICS);
+    if (t.fields > app->cfg->max_topics + QUERY_OTHER_FIELDS)
+        return "too many query fields";
+    return NULL;
+}
+
 int stream_serve(FCGX_Request *req, const struct app *app, unsigned long no)
 {
     const char *method = FCGX_GetParam("REQUEST_METHOD", req->envp);
@@ -143,10 +161,15 @@ int stream_serve(FCGX_Request *req, const struct app *app, unsigned long no)
     const char *qs = FCGX_GetParam("QUERY_STRING", req->envp);
     struct form query = FORM_INIT;
     int handed_over = 0;
-    if (qs && form_parse(&query, qs, strlen(qs)) != FORM_OK)
+    const char *too_big = qs ? query_too_big(app, qs) : NULL;
+    if (too_big) {
+        log_info("stream %lu: 400 %s", no, too_big);
+        response_line(req->out, "400 Bad Request", NULL, too_big);
+    } else if (qs && form_parse(&query, qs, strlen(qs)) != FORM_OK) {
         response_line(req->out, "400 Bad Request", NULL, "malformed query string");
-    else
+    } else {
         handed_over = serve_get(req, app, no, &query);
+    }
     form_free(&query);
     return handed_over;
 }
