@@ -77,11 +77,23 @@ static int media_type_is(const char *content_type, const char *want)
     return n == strlen(want) && strncasecmp(content_type, want, n) == 0;
 }
 
-/* Form bodies carry fields; text, JSON and binary bodies are the data itself. */
+/* No Content-Length, or one of only zeros: nothing to read. */
+static int body_is_empty(const struct publish *p)
+{
+    const char *length = param(p, "CONTENT_LENGTH");
+    return !length || strspn(length, "0") == strlen(length);
+}
+
+/*
+ * Form bodies carry fields; text, JSON and binary bodies are the data itself.
+ * An empty body carries neither, whatever its Content-Type says (nginx passes
+ * CONTENT_TYPE, empty, even when the client sent none): the fields then come
+ * from the query string alone.
+ */
 static int classify_body(struct publish *p, const char *content_type, int *is_form)
 {
     *is_form = 0;
-    if (p->body_len == 0 && !content_type)
+    if (body_is_empty(p))
         return 0;
     if (content_type && media_type_is(content_type, "application/x-www-form-urlencoded")) {
         *is_form = 1;

@@ -226,3 +226,21 @@ refused() {
     assert_failure
     assert_output --partial 'needs a bearer token'
 }
+
+@test "a POST with an empty body takes its fields from the query string, whatever its Content-Type" {
+    sse_client "$BATS_TEST_TMPDIR/s" "$BASE_URL/events?topic=chat"
+    wait_until 20 streams_open 1
+    # curl -X POST without data sends no Content-Type; nginx still passes
+    # CONTENT_TYPE, empty.
+    PUBLISH_QUERY='topic=chat&data=hi' run post -X POST
+    assert_success
+    assert_equal "$(http_status "$BATS_TEST_TMPDIR/post.head")" 200
+    PUBLISH_QUERY='topic=chat&data=typed' run post -X POST -H 'Content-Type: text/xml'
+    assert_equal "$(http_status "$BATS_TEST_TMPDIR/post.head")" 200
+    PUBLISH_QUERY='topic=chat&data=form' run post -H "$(auth)" \
+        -H 'Content-Type: application/x-www-form-urlencoded' --data-binary ''
+    assert_equal "$(http_status "$BATS_TEST_TMPDIR/post.head")" 200
+    wait_until 10 sse_has "$BATS_TEST_TMPDIR/s.out" 3
+    run data_of "$BATS_TEST_TMPDIR/s.out"
+    assert_output "$(printf 'message\thi\nmessage\ttyped\nmessage\tform')"
+}
