@@ -10,6 +10,7 @@
 #include "monotime.h"
 #include "response.h"
 #include "topic_list.h"
+#include "utf8.h"
 
 /*
  * The response head. nginx turns these CGI-style lines into the HTTP
@@ -61,17 +62,31 @@ static void refuse(FCGX_Request *req, const struct app *app, unsigned long no,
 }
 
 /* The header wins over the query: a browser sets it on its own reconnects. */
-static const char *last_event_id(FCGX_Request *req, const struct form *query)
+static struct sse_str last_event_id(FCGX_Request *req, const struct form *query)
 {
     const char *header = FCGX_GetParam("HTTP_LAST_EVENT_ID", req->envp);
     if (header)
-        return header;
+        return SSE_CSTR(header);
     const struct form_field *f = form_get(query, "lastEventId", 0);
-    return f && strlen(f->value) == f->value_len ? f->value : NULL;
+    return f && strlen(f->value) == f->value_len ? (struct sse_str){ f->value, f->value_len }
+                                                 : SSE_NONE;
 }
 
-static enum hub_status subscribe(FCGX_Request *req, const struct app *app,
-                                 const struct form *query, struct delivery_stream *ds,
+/*
+ * Why id can never name an event, or NULL. Every id the hub hands out or
+ * accepts is UTF-8, and a browser sends back only what it got, so anything
+ * else is a broken or hostile client: it gets 400, not a gap event that
+ * would have to echo its bytes.
+ */
+static const char *last_event_id_error(struct sse_str id)
+{
+    if (id.ptr && !utf8_valid(id.ptr, id.len))
+        return "invalid Last-Event-ID: not UTF-8";
+    return NULL;
+}
+
+static enum hub_status subscribe(const struct app *app, const struct form *query,
+                                 const char *last_id, struct delivery_stream *ds,
                                  struct hub_sub **sub)
 {
     size_t n;
@@ -79,7 +94,7 @@ static enum hub_status subscribe(FCGX_Request *req, const struct app *app,
     if (!topics)
         return HUB_NO_MEMORY;
     struct hub_subscription want = {
-        .topics = topics, .ntopics = n, .last_event_id = last_event_id(req, query),
+        .topics = topics, .ntopics = n, .last_event_id = last_id,
         .wake = delivery_wake, .wake_ctx = ds,
     };
     enum hub_status st = hub_subscribe(app->hub, &want, sub);
@@ -107,9 +122,16 @@ static void hand_over(FCGX_Request *req, const struct app *app, struct delivery_
 static int serve_get(FCGX_Request *req, const struct app *app, unsigned long no,
                      const struct form *query)
 {
+    struct sse_str last_id = last_event_id(req, query);
+    const char *bad_id = last_event_id_error(last_id);
+    if (bad_id) {
+        log_info("stream %lu: 400 %s", no, bad_id);
+        response_line(req->out, "400 Bad Request", NULL, bad_id);
+        return 0;
+    }
     struct delivery_stream *ds = delivery_stream_new(app->delivery, no);
     struct hub_sub *sub = NULL;
-    enum hub_status st = ds ? subscribe(req, app, query, ds, &sub) : HUB_NO_MEMORY;
+    enum hub_status st = ds ? subscribe(app, query, last_id.ptr, ds, &sub) : HUB_NO_MEMORY;
     if (st != HUB_OK) {
         refuse(req, app, no, st);
         delivery_stream_free(ds);
