@@ -68,20 +68,27 @@ static struct sse_str last_event_id(FCGX_Request *req, const struct form *query)
     if (header)
         return SSE_CSTR(header);
     const struct form_field *f = form_get(query, "lastEventId", 0);
-    return f && strlen(f->value) == f->value_len ? (struct sse_str){ f->value, f->value_len }
-                                                 : SSE_NONE;
+    return f ? (struct sse_str){ f->value, f->value_len } : SSE_NONE;
 }
 
 /*
  * Why id can never name an event, or NULL. Every id the hub hands out or
- * accepts is UTF-8, and a browser sends back only what it got, so anything
- * else is a broken or hostile client: it gets 400, not a gap event that
- * would have to echo its bytes.
+ * accepts is UTF-8 without NUL, CR or LF (a browser even ignores an id
+ * field holding a NUL), and a browser sends back only what it got, so
+ * anything else is a broken or hostile client asking to resume after an
+ * event that cannot exist: it gets 400, not a gap event that would have to
+ * echo its bytes. (Handed on as a C string, "12<NUL>3" would also be cut
+ * short and resume after an event "12".)
  */
 static const char *last_event_id_error(struct sse_str id)
 {
-    if (id.ptr && !utf8_valid(id.ptr, id.len))
+    if (!id.ptr)
+        return NULL;
+    if (!utf8_valid(id.ptr, id.len))
         return "invalid Last-Event-ID: not UTF-8";
+    if (memchr(id.ptr, '\0', id.len) || memchr(id.ptr, '\r', id.len) ||
+        memchr(id.ptr, '\n', id.len))
+        return "invalid Last-Event-ID: an event id never holds NUL, CR or LF";
     return NULL;
 }
 

@@ -149,3 +149,13 @@ refused_resume() {
     run sse_parse "$c.out"
     assert_line --index 0 --regexp "^gap		\\{\"lastEventId\":\"caf$(printf '\xc3\xa9')\","
 }
+
+@test "a ?lastEventId= with a NUL, CR or LF gets 400: no event can have that id" {
+    publish r8 kept >/dev/null
+    refused_resume "$BASE_URL/events?topic=r8&lastEventId=12%003"
+    refused_resume "$BASE_URL/events?topic=r8&lastEventId=%00"
+    # CR and LF cannot be in an event id either.
+    refused_resume "$BASE_URL/events?topic=r8&lastEventId=a%0Ab"
+    refused_resume "$BASE_URL/events?topic=r8&lastEventId=a%0D"
+    assert_equal "$(stat .streams)" 0
+}
