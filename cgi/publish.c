@@ -1,5 +1,6 @@
 #include "publish.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -243,6 +244,69 @@ static int check_utf8(struct publish *p, const struct sse_event *ev)
     return 0;
 }
 
+/*
+ * id and retry steer every client of a topic (where it resumes, how soon it
+ * reconnects): only a publisher with the token may set them. Ids of digits
+ * only are the hub's own: one could equal an id the hub hands out later, so
+ * a publisher's id needs a non-digit.
+ */
+static int check_id_and_retry(struct publish *p, const struct sse_event *ev)
+{
+    if (!p->authenticated && (ev->id.ptr || ev->retry.ptr))
+        return reject(p, "403 Forbidden", NULL,
+                      "id and retry need the bearer token: leave them out of an "
+                      "anonymous publish");
+    if (ev->id.ptr && strspn(ev->id.ptr, "0123456789") == ev->id.len)
+        return reject(p, "400 Bad Request", NULL,
+                      "an id of digits only is reserved for the ids the hub hands out: "
+                      "give yours a non-digit, e.g. order-17");
+    return 0;
+}
+
+/* The answer to a publish the hub took (the event's id) or refused. */
+static int answer(struct publish *p, enum hub_status st, enum frame_status fst,
+                  struct strbuf *id, size_t data_len)
+{
+    if (st == HUB_OK) {
+        log_info("publish %lu: id %s, %zu bytes of data", p->no, id->ptr, data_len);
+        strbuf_append(id, "\n", 1);
+        response_body(p->req->out, "text/plain; charset=utf-8", id->ptr, id->len);
+        return 0;
+    }
+    if (st == HUB_CLOSED || st == HUB_NO_MEMORY)
+        return reject(p, "503 Service Unavailable", NULL, "%s", hub_status_str(st));
+    return reject(p, "400 Bad Request", NULL, "%s",
+                  st == HUB_BAD_EVENT ? frame_status_str(fst) : hub_status_str(st));
+}
+
+/*
+ * Held from the look-up of a publisher's own id to its publish, so two
+ * publishes with the same new id cannot both pass. The hub's own ids are
+ * digits only, which a publisher's never are: those publishes skip it.
+ */
+static pthread_mutex_t own_id_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* hub_publish(), but 409 for an own id already in the history. */
+static int publish_unique(struct publish *p, const struct hub_message *msg, struct strbuf *id,
+                          enum frame_status *fst, enum hub_status *st)
+{
+    const struct sse_str own = msg->event.id;
+    int duplicate = 0;
+    if (own.ptr) {
+        pthread_mutex_lock(&own_id_lock);
+        duplicate = hub_has_id(p->app->hub, own.ptr, own.len);
+    }
+    if (!duplicate)
+        *st = hub_publish(p->app->hub, msg, id, fst);
+    if (own.ptr)
+        pthread_mutex_unlock(&own_id_lock);
+    if (duplicate)
+        return reject(p, "409 Conflict", NULL,
+                      "id '%.64s' is already in the history: each event needs an id of its own",
+                      own.ptr);
+    return 0;
+}
+
 static int publish_event(struct publish *p, const struct sse_str *topics, size_t ntopics)
 {
     struct hub_message msg = {
@@ -256,22 +320,14 @@ static int publish_event(struct publish *p, const struct sse_str *topics, size_t
                                     : field_str(form_get(&p->fields, "data", 0)),
         },
     };
-    if (check_utf8(p, &msg.event) != 0)
+    if (check_utf8(p, &msg.event) != 0 || check_id_and_retry(p, &msg.event) != 0)
         return -1;
     struct strbuf id = STRBUF_INIT;
-    enum frame_status fst;
-    enum hub_status st = hub_publish(p->app->hub, &msg, &id, &fst);
-    int rc = 0;
-    if (st == HUB_OK) {
-        log_info("publish %lu: id %s, %zu bytes of data", p->no, id.ptr, msg.event.data.len);
-        strbuf_append(&id, "\n", 1);
-        response_body(p->req->out, "text/plain; charset=utf-8", id.ptr, id.len);
-    } else if (st == HUB_CLOSED || st == HUB_NO_MEMORY) {
-        rc = reject(p, "503 Service Unavailable", NULL, "%s", hub_status_str(st));
-    } else {
-        rc = reject(p, "400 Bad Request", NULL, "%s",
-                    st == HUB_BAD_EVENT ? frame_status_str(fst) : hub_status_str(st));
-    }
+    enum frame_status fst = FRAME_OK;
+    enum hub_status st = HUB_OK;
+    int rc = publish_unique(p, &msg, &id, &fst, &st);
+    if (rc == 0)
+        rc = answer(p, st, fst, &id, msg.event.data.len);
     strbuf_free(&id);
     return rc;
 }
