@@ -120,3 +120,43 @@ fits() {
         wait_until 10 sse_has "$BATS_TEST_TMPDIR/s$i.out" 1
     done
 }
+
+@test "started as root, nginx runs its workers as the checkout's owner, or nobody when that is root" {
+    [[ $(id -u) -eq 0 ]] || skip "needs root"
+    local conf
+    conf=$(rendered 20)
+    # (command: hub.bash has a stat() of its own, for /stats)
+    if [[ $(command stat -c %U "$ROOT") == root ]]; then
+        assert_equal "$(directive "$conf" user)" "nobody $(id -gn nobody)"
+    fi
+    # A copy of the checkout owned by an ordinary user: that user.
+    local copy=$BATS_TEST_TMPDIR/checkout
+    mkdir -p "$copy"
+    cp -r "$ROOT/scripts" "$ROOT/conf" "$ROOT/www" "$copy/"
+    chown -R daemon:daemon "$copy"
+    "$copy/scripts/render-nginx-conf" "$BATS_TEST_TMPDIR/copy-state" 127.0.0.1:1 127.0.0.1:2
+    assert_equal "$(directive "$BATS_TEST_TMPDIR/copy-state/nginx.conf" user)" \
+        "daemon $(id -gn daemon)"
+}
+
+# nginx_worker_uids: the uid of each of the stack's nginx worker processes.
+nginx_worker_uids() {
+    ps -o uid= --ppid "$(cat "$STACK_DIR/nginx.pid")" | tr -d ' '
+}
+
+@test "the stack's nginx workers are not root, yet serve the page, stream, and take a publish body bigger than a buffer" {
+    [[ $(id -u) -eq 0 ]] || skip "needs root"
+    run nginx_worker_uids
+    assert_success
+    [[ -n $output ]]
+    refute_line 0
+    run curl -sS --max-time 10 -o /dev/null -w '%{http_code}' "$BASE_URL/"
+    assert_output 200
+    sse_client "$BATS_TEST_TMPDIR/s" "$BASE_URL/events?topic=big"
+    wait_until 20 streams_open 1
+    # 40 KB: more than nginx keeps in memory by default (client_body_buffer_size).
+    head -c 40000 /dev/zero | tr '\0' x >"$BATS_TEST_TMPDIR/big"
+    run publish big "@$BATS_TEST_TMPDIR/big"
+    assert_success
+    wait_until 10 sse_has "$BATS_TEST_TMPDIR/s.out" 1
+}
