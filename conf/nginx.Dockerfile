@@ -19,7 +19,8 @@ RUN apt-get update \
 # to both), so past the limit a client gets the worker's 503 instead.
 ARG SSE_MAX_STREAMS=10000
 COPY scripts/nginx-limits /usr/local/lib/sse-worker/nginx-limits
-RUN set -- $(/usr/local/lib/sse-worker/nginx-limits "$SSE_MAX_STREAMS") \
+RUN limits=$(/usr/local/lib/sse-worker/nginx-limits "$SSE_MAX_STREAMS") \
+    && set -- $limits \
     && sed -i -e "s/^\([[:space:]]*worker_connections\) 768;/\1 $1;/" \
         -e "/^pid /a worker_rlimit_nofile $2;" /etc/nginx/nginx.conf \
     && grep -q "worker_connections $1;" /etc/nginx/nginx.conf \

@@ -82,13 +82,17 @@ fits() {
     sed -i 's/worker_connections [0-9]*;/worker_connections 768;/' "$BATS_TEST_TMPDIR/debian.conf"
     local script
     # shellcheck disable=SC2016 # a sed address, not an expansion
-    script=$(sed -n '/^RUN set -- \$(/,/^[^ ]/p' "$ROOT/conf/nginx.Dockerfile" | sed '$d' |
+    script=$(sed -n '/^RUN limits=/,/^[^ ]/p' "$ROOT/conf/nginx.Dockerfile" | sed '$d' |
         sed -e 's/^RUN //' -e "s|/usr/local/lib/sse-worker/nginx-limits|$ROOT/scripts/nginx-limits|" \
             -e "s|/etc/nginx/nginx.conf|$BATS_TEST_TMPDIR/debian.conf|g")
     SSE_MAX_STREAMS=123 run sh -ec "$script"
     assert_success
-    fits 123 "$(directive "$BATS_TEST_TMPDIR/debian.conf" worker_connections)" \
-        "$(directive "$BATS_TEST_TMPDIR/debian.conf" worker_rlimit_nofile)"
+    local conf=$BATS_TEST_TMPDIR/debian.conf
+    fits 123 "$(directive "$conf" worker_connections)" "$(directive "$conf" worker_rlimit_nofile)"
+    # A bad value fails the build instead of writing a broken nginx.conf.
+    sed -i 's/worker_connections [0-9]*;/worker_connections 768;/' "$conf"
+    SSE_MAX_STREAMS=lots run sh -ec "$script"
+    assert_failure
     # The containers' open-file limit holds what nginx asks for at the
     # default, and what the worker needs.
     local nofile
