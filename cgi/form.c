@@ -11,6 +11,14 @@ static int hex_value(char c)
     return -1;
 }
 
+/* The byte the "%XX" at s[i] stands for, or -1 for a broken escape. */
+static int escaped_byte(const char *s, size_t n, size_t i)
+{
+    int hi = i + 2 < n ? hex_value(s[i + 1]) : -1;
+    int lo = i + 2 < n ? hex_value(s[i + 2]) : -1;
+    return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
+}
+
 /* Decodes "+" to space and "%XX" to a byte; a broken escape is an error. */
 static enum form_status decode(const char *s, size_t n, char **out, size_t *out_len)
 {
@@ -27,13 +35,12 @@ static enum form_status decode(const char *s, size_t n, char **out, size_t *out_
             d[len++] = s[i];
             continue;
         }
-        int hi = i + 2 < n ? hex_value(s[i + 1]) : -1;
-        int lo = i + 2 < n ? hex_value(s[i + 2]) : -1;
-        if (hi < 0 || lo < 0) {
+        int byte = escaped_byte(s, n, i);
+        if (byte < 0) {
             free(d);
             return FORM_BAD_ESCAPE;
         }
-        d[len++] = (char)(hi * 16 + lo);
+        d[len++] = (char)byte;
         i += 2;
     }
     d[len] = '\0';
@@ -94,6 +101,40 @@ enum form_status form_parse(struct form *form, const char *text, size_t n)
         start = i + 1;
     }
     return FORM_OK;
+}
+
+/* Does the encoded name s (n bytes) decode to name? Decodes nothing into memory. */
+static int decodes_to(const char *s, size_t n, const char *name)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++, k++) {
+        int c = s[i] == '+' ? ' ' : (unsigned char)s[i];
+        if (s[i] == '%') {
+            c = escaped_byte(s, n, i);
+            i += 2;
+        }
+        if (c < 0 || name[k] == '\0' || (unsigned char)name[k] != c)
+            return 0;
+    }
+    return name[k] == '\0';
+}
+
+struct form_tally form_tally(const char *text, size_t n, const char *name)
+{
+    struct form_tally t = { 0, 0 };
+    size_t start = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n && text[i] != '&')
+            continue;
+        if (i > start) { /* empty pairs are skipped, as form_parse does */
+            const char *eq = memchr(text + start, '=', i - start);
+            size_t name_n = eq ? (size_t)(eq - (text + start)) : i - start;
+            t.fields++;
+            t.named += decodes_to(text + start, name_n, name);
+        }
+        start = i + 1;
+    }
+    return t;
 }
 
 const struct form_field *form_get(const struct form *form, const char *name, size_t nth)

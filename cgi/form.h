@@ -27,6 +27,17 @@ enum form_status { FORM_OK = 0, FORM_BAD_ESCAPE, FORM_BAD_NAME, FORM_NO_MEMORY }
 /* Appends the fields of text (n bytes) to form; on error form keeps what it had. */
 enum form_status form_parse(struct form *form, const char *text, size_t n);
 
+/*
+ * How many fields text (n bytes) holds, and how many of them are called name,
+ * counted without decoding a value or allocating anything: a request is
+ * measured with this and refused if too big before it is parsed.
+ */
+struct form_tally {
+    size_t fields;  /* what form_parse would add */
+    size_t named;   /* of those, the fields whose decoded name is name */
+};
+struct form_tally form_tally(const char *text, size_t n, const char *name);
+
 /* The n-th field called name (0-based), or NULL. */
 const struct form_field *form_get(const struct form *form, const char *name, size_t nth);
 size_t form_count(const struct form *form, const char *name);

@@ -450,3 +450,15 @@ void hub_close(struct hub *hub)
     topics_each(hub->topics, wake_everyone, NULL);
     pthread_mutex_unlock(&hub->lock);
 }
+
+int hub_has_id(struct hub *hub, const char *id, size_t n)
+{
+    int found = 0;
+    pthread_mutex_lock(&hub->lock);
+    for (size_t i = 0; i < hub->size && !found; i++) {
+        const char *kept = hub->ring[i].id;  /* NULL in a slot never filled */
+        found = kept && strlen(kept) == n && memcmp(kept, id, n) == 0;
+    }
+    pthread_mutex_unlock(&hub->lock);
+    return found;
+}

@@ -127,4 +127,11 @@ size_t hub_subscribers(struct hub *hub);
 /* Wakes every subscriber (hub_next answers HUB_NEXT_CLOSED) and refuses publishes. */
 void hub_close(struct hub *hub);
 
+/*
+ * Is id (n bytes) the id of an event still in the history? /publish refuses
+ * a publisher's own id that is: replay looks ids up by string, so a second
+ * event with the same id would make a reconnect resume at the wrong place.
+ */
+int hub_has_id(struct hub *hub, const char *id, size_t n);
+
 #endif

@@ -1,5 +1,6 @@
 #include "publish.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,12 +12,16 @@
 #include "form.h"
 #include "log.h"
 #include "response.h"
+#include "topic_list.h"
 #include "utf8.h"
 
 static struct sse_str field_str(const struct form_field *f)
 {
     return f ? (struct sse_str){ f->value, f->value_len } : SSE_NONE;
 }
+
+/* The fields a publish may give once each; "topic" may come several times. */
+static const char *const single_fields[] = { "data", "type", "id", "retry" };
 
 /* One publish request on its way through the checks. */
 struct publish {
@@ -72,11 +77,23 @@ static int media_type_is(const char *content_type, const char *want)
     return n == strlen(want) && strncasecmp(content_type, want, n) == 0;
 }
 
-/* Form bodies carry fields; text, JSON and binary bodies are the data itself. */
+/* No Content-Length, or one of only zeros: nothing to read. */
+static int body_is_empty(const struct publish *p)
+{
+    const char *length = param(p, "CONTENT_LENGTH");
+    return !length || strspn(length, "0") == strlen(length);
+}
+
+/*
+ * Form bodies carry fields; text, JSON and binary bodies are the data itself.
+ * An empty body carries neither, whatever its Content-Type says (nginx passes
+ * CONTENT_TYPE, empty, even when the client sent none): the fields then come
+ * from the query string alone.
+ */
 static int classify_body(struct publish *p, const char *content_type, int *is_form)
 {
     *is_form = 0;
-    if (p->body_len == 0 && !content_type)
+    if (body_is_empty(p))
         return 0;
     if (content_type && media_type_is(content_type, "application/x-www-form-urlencoded")) {
         *is_form = 1;
@@ -132,23 +149,43 @@ static int parse_fields(struct publish *p, const char *text, size_t n, const cha
 
 static int check_field_names(struct publish *p)
 {
-    static const char *const singles[] = { "data", "type", "id", "retry" };
     for (size_t i = 0; i < p->fields.count; i++) {
         const char *name = p->fields.fields[i].name;
         int known = strcmp(name, "topic") == 0;
-        for (size_t k = 0; k < ARRAY_LEN(singles); k++)
-            known |= strcmp(name, singles[k]) == 0;
+        for (size_t k = 0; k < ARRAY_LEN(single_fields); k++)
+            known |= strcmp(name, single_fields[k]) == 0;
         if (!known)
             return reject(p, "400 Bad Request", NULL,
                           "unknown field '%.64s': use topic, data, type, id, retry", name);
     }
-    for (size_t k = 0; k < ARRAY_LEN(singles); k++)
-        if (form_count(&p->fields, singles[k]) > 1)
+    for (size_t k = 0; k < ARRAY_LEN(single_fields); k++)
+        if (form_count(&p->fields, single_fields[k]) > 1)
             return reject(p, "400 Bad Request", NULL, "field '%s' given more than once",
-                          singles[k]);
+                          single_fields[k]);
     if (p->body_is_data && form_get(&p->fields, "data", 0))
         return reject(p, "400 Bad Request", NULL,
                       "data given twice: in the body and in the query string");
+    return 0;
+}
+
+/*
+ * Measured before parsing, so that a form of 100,000 fields is refused
+ * without decoding one of them: besides its topics a publish has at most
+ * data, type, id and retry.
+ */
+static int check_field_count(struct publish *p, const char *query, int is_form)
+{
+    struct form_tally q = query ? form_tally(query, strlen(query), "topic")
+                                : (struct form_tally){ 0, 0 };
+    struct form_tally b = is_form ? form_tally(p->body, p->body_len, "topic")
+                                  : (struct form_tally){ 0, 0 };
+    size_t max_topics = p->app->cfg->max_topics;
+    if (q.named + b.named > max_topics)
+        return reject(p, "400 Bad Request", NULL, "%s", hub_status_str(HUB_TOO_MANY_TOPICS));
+    if (q.fields + b.fields > max_topics + ARRAY_LEN(single_fields))
+        return reject(p, "400 Bad Request", NULL,
+                      "too many fields: use topic (at most %zu), data, type, id, retry",
+                      max_topics);
     return 0;
 }
 
@@ -158,6 +195,8 @@ static int collect_fields(struct publish *p)
     if (classify_body(p, param(p, "CONTENT_TYPE"), &is_form) != 0 || read_body(p) != 0)
         return -1;
     const char *query = param(p, "QUERY_STRING");
+    if (check_field_count(p, query, is_form) != 0)
+        return -1;
     if (query && parse_fields(p, query, strlen(query), "query string") != 0)
         return -1;
     if (is_form && parse_fields(p, p->body, p->body_len, "form body") != 0)
@@ -204,6 +243,69 @@ static int check_utf8(struct publish *p, const struct sse_event *ev)
     return 0;
 }
 
+/*
+ * id and retry steer every client of a topic (where it resumes, how soon it
+ * reconnects): only a publisher with the token may set them. Ids of digits
+ * only are the hub's own: one could equal an id the hub hands out later, so
+ * a publisher's id needs a non-digit.
+ */
+static int check_id_and_retry(struct publish *p, const struct sse_event *ev)
+{
+    if (!p->authenticated && (ev->id.ptr || ev->retry.ptr))
+        return reject(p, "403 Forbidden", NULL,
+                      "id and retry need the bearer token: leave them out of an "
+                      "anonymous publish");
+    if (ev->id.ptr && strspn(ev->id.ptr, "0123456789") == ev->id.len)
+        return reject(p, "400 Bad Request", NULL,
+                      "an id of digits only is reserved for the ids the hub hands out: "
+                      "give yours a non-digit, e.g. order-17");
+    return 0;
+}
+
+/* The answer to a publish the hub took (the event's id) or refused. */
+static int answer(struct publish *p, enum hub_status st, enum frame_status fst,
+                  struct strbuf *id, size_t data_len)
+{
+    if (st == HUB_OK) {
+        log_info("publish %lu: id %s, %zu bytes of data", p->no, id->ptr, data_len);
+        strbuf_append(id, "\n", 1);
+        response_body(p->req->out, "text/plain; charset=utf-8", id->ptr, id->len);
+        return 0;
+    }
+    if (st == HUB_CLOSED || st == HUB_NO_MEMORY)
+        return reject(p, "503 Service Unavailable", NULL, "%s", hub_status_str(st));
+    return reject(p, "400 Bad Request", NULL, "%s",
+                  st == HUB_BAD_EVENT ? frame_status_str(fst) : hub_status_str(st));
+}
+
+/*
+ * Held from the look-up of a publisher's own id to its publish, so two
+ * publishes with the same new id cannot both pass. The hub's own ids are
+ * digits only, which a publisher's never are: those publishes skip it.
+ */
+static pthread_mutex_t own_id_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* hub_publish(), but 409 for an own id already in the history. */
+static int publish_unique(struct publish *p, const struct hub_message *msg, struct strbuf *id,
+                          enum frame_status *fst, enum hub_status *st)
+{
+    const struct sse_str own = msg->event.id;
+    int duplicate = 0;
+    if (own.ptr) {
+        pthread_mutex_lock(&own_id_lock);
+        duplicate = hub_has_id(p->app->hub, own.ptr, own.len);
+    }
+    if (!duplicate)
+        *st = hub_publish(p->app->hub, msg, id, fst);
+    if (own.ptr)
+        pthread_mutex_unlock(&own_id_lock);
+    if (duplicate)
+        return reject(p, "409 Conflict", NULL,
+                      "id '%.64s' is already in the history: each event needs an id of its own",
+                      own.ptr);
+    return 0;
+}
+
 static int publish_event(struct publish *p, const struct sse_str *topics, size_t ntopics)
 {
     struct hub_message msg = {
@@ -217,36 +319,26 @@ static int publish_event(struct publish *p, const struct sse_str *topics, size_t
                                     : field_str(form_get(&p->fields, "data", 0)),
         },
     };
-    if (check_utf8(p, &msg.event) != 0)
+    if (check_utf8(p, &msg.event) != 0 || check_id_and_retry(p, &msg.event) != 0)
         return -1;
     struct strbuf id = STRBUF_INIT;
-    enum frame_status fst;
-    enum hub_status st = hub_publish(p->app->hub, &msg, &id, &fst);
-    int rc = 0;
-    if (st == HUB_OK) {
-        log_info("publish %lu: id %s, %zu bytes of data", p->no, id.ptr, msg.event.data.len);
-        strbuf_append(&id, "\n", 1);
-        response_body(p->req->out, "text/plain; charset=utf-8", id.ptr, id.len);
-    } else if (st == HUB_CLOSED || st == HUB_NO_MEMORY) {
-        rc = reject(p, "503 Service Unavailable", NULL, "%s", hub_status_str(st));
-    } else {
-        rc = reject(p, "400 Bad Request", NULL, "%s",
-                    st == HUB_BAD_EVENT ? frame_status_str(fst) : hub_status_str(st));
-    }
+    enum frame_status fst = FRAME_OK;
+    enum hub_status st = HUB_OK;
+    int rc = publish_unique(p, &msg, &id, &fst, &st);
+    if (rc == 0)
+        rc = answer(p, st, fst, &id, msg.event.data.len);
     strbuf_free(&id);
     return rc;
 }
 
 static void publish_fields(struct publish *p)
 {
-    size_t ntopics = form_count(&p->fields, "topic");
-    struct sse_str *topics = calloc(ntopics ? ntopics : 1, sizeof *topics);
+    size_t ntopics;
+    struct sse_str *topics = topic_list_from_form(&p->fields, NULL, &ntopics);
     if (!topics) {
         reject(p, "500 Internal Server Error", NULL, "out of memory");
         return;
     }
-    for (size_t i = 0; i < ntopics; i++)
-        topics[i] = field_str(form_get(&p->fields, "topic", i));
     enum hub_status st = hub_check_topics(p->app->hub, topics, ntopics);
     if (st != HUB_OK)
         reject(p, "400 Bad Request", NULL, "%s", hub_status_str(st));

@@ -9,6 +9,8 @@
 #include "log.h"
 #include "monotime.h"
 #include "response.h"
+#include "topic_list.h"
+#include "utf8.h"
 
 /*
  * The response head. nginx turns these CGI-style lines into the HTTP
@@ -60,31 +62,46 @@ static void refuse(FCGX_Request *req, const struct app *app, unsigned long no,
 }
 
 /* The header wins over the query: a browser sets it on its own reconnects. */
-static const char *last_event_id(FCGX_Request *req, const struct form *query)
+static struct sse_str last_event_id(FCGX_Request *req, const struct form *query)
 {
     const char *header = FCGX_GetParam("HTTP_LAST_EVENT_ID", req->envp);
     if (header)
-        return header;
+        return SSE_CSTR(header);
     const struct form_field *f = form_get(query, "lastEventId", 0);
-    return f && strlen(f->value) == f->value_len ? f->value : NULL;
+    return f ? (struct sse_str){ f->value, f->value_len } : SSE_NONE;
 }
 
-static enum hub_status subscribe(FCGX_Request *req, const struct app *app,
-                                 const struct form *query, struct delivery_stream *ds,
+/*
+ * Why id can never name an event, or NULL. Every id the hub hands out or
+ * accepts is UTF-8 without NUL, CR or LF (a browser even ignores an id
+ * field holding a NUL), and a browser sends back only what it got, so
+ * anything else is a broken or hostile client asking to resume after an
+ * event that cannot exist: it gets 400, not a gap event that would have to
+ * echo its bytes. (Handed on as a C string, "12<NUL>3" would also be cut
+ * short and resume after an event "12".)
+ */
+static const char *last_event_id_error(struct sse_str id)
+{
+    if (!id.ptr)
+        return NULL;
+    if (!utf8_valid(id.ptr, id.len))
+        return "invalid Last-Event-ID: not UTF-8";
+    if (memchr(id.ptr, '\0', id.len) || memchr(id.ptr, '\r', id.len) ||
+        memchr(id.ptr, '\n', id.len))
+        return "invalid Last-Event-ID: an event id never holds NUL, CR or LF";
+    return NULL;
+}
+
+static enum hub_status subscribe(const struct app *app, const struct form *query,
+                                 const char *last_id, struct delivery_stream *ds,
                                  struct hub_sub **sub)
 {
-    size_t n = form_count(query, "topic");
-    struct sse_str *topics = calloc(n ? n : 1, sizeof *topics);
+    size_t n;
+    struct sse_str *topics = topic_list_from_form(query, STREAM_DEFAULT_TOPIC, &n);
     if (!topics)
         return HUB_NO_MEMORY;
-    for (size_t i = 0; i < n; i++) {
-        const struct form_field *f = form_get(query, "topic", i);
-        topics[i] = (struct sse_str){ f->value, f->value_len };
-    }
-    if (n == 0)
-        topics[n++] = SSE_STR(STREAM_DEFAULT_TOPIC);
     struct hub_subscription want = {
-        .topics = topics, .ntopics = n, .last_event_id = last_event_id(req, query),
+        .topics = topics, .ntopics = n, .last_event_id = last_id,
         .wake = delivery_wake, .wake_ctx = ds,
     };
     enum hub_status st = hub_subscribe(app->hub, &want, sub);
@@ -112,9 +129,16 @@ static void hand_over(FCGX_Request *req, const struct app *app, struct delivery_
 static int serve_get(FCGX_Request *req, const struct app *app, unsigned long no,
                      const struct form *query)
 {
+    struct sse_str last_id = last_event_id(req, query);
+    const char *bad_id = last_event_id_error(last_id);
+    if (bad_id) {
+        log_info("stream %lu: 400 %s", no, bad_id);
+        response_line(req->out, "400 Bad Request", NULL, bad_id);
+        return 0;
+    }
     struct delivery_stream *ds = delivery_stream_new(app->delivery, no);
     struct hub_sub *sub = NULL;
-    enum hub_status st = ds ? subscribe(req, app, query, ds, &sub) : HUB_NO_MEMORY;
+    enum hub_status st = ds ? subscribe(app, query, last_id.ptr, ds, &sub) : HUB_NO_MEMORY;
     if (st != HUB_OK) {
         refuse(req, app, no, st);
         delivery_stream_free(ds);
@@ -130,6 +154,24 @@ static int serve_get(FCGX_Request *req, const struct app *app, unsigned long no,
     return 1;
 }
 
+/*
+ * Besides its topics a stream's query holds lastEventId and perhaps a
+ * cache-buster some clients add; the rest is ignored, but a flood of it
+ * would still cost the accept thread.
+ */
+#define QUERY_OTHER_FIELDS 8
+
+/* Measured before parsing, so a huge query is refused cheaply: the reason, or NULL. */
+static const char *query_too_big(const struct app *app, const char *qs)
+{
+    struct form_tally t = form_tally(qs, strlen(qs), "topic");
+    if (t.named > app->cfg->max_topics)
+        return hub_status_str(HUB_TOO_MANY_TOPICS);
+    if (t.fields > app->cfg->max_topics + QUERY_OTHER_FIELDS)
+        return "too many query fields";
+    return NULL;
+}
+
 int stream_serve(FCGX_Request *req, const struct app *app, unsigned long no)
 {
     const char *method = FCGX_GetParam("REQUEST_METHOD", req->envp);
@@ -142,10 +184,15 @@ int stream_serve(FCGX_Request *req, const struct app *app, unsigned long no)
     const char *qs = FCGX_GetParam("QUERY_STRING", req->envp);
     struct form query = FORM_INIT;
     int handed_over = 0;
-    if (qs && form_parse(&query, qs, strlen(qs)) != FORM_OK)
+    const char *too_big = qs ? query_too_big(app, qs) : NULL;
+    if (too_big) {
+        log_info("stream %lu: 400 %s", no, too_big);
+        response_line(req->out, "400 Bad Request", NULL, too_big);
+    } else if (qs && form_parse(&query, qs, strlen(qs)) != FORM_OK) {
         response_line(req->out, "400 Bad Request", NULL, "malformed query string");
-    else
+    } else {
         handed_over = serve_get(req, app, no, &query);
+    }
     form_free(&query);
     return handed_over;
 }

@@ -22,20 +22,29 @@ static int second_byte_ok(unsigned char lead, unsigned char b)
     }
 }
 
-int utf8_valid(const char *s, size_t n)
+size_t utf8_sequence(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        int len = sequence_length(p[i]);
-        if (len == 0 || i + (size_t)len > n)
+    if (n == 0)
+        return 0;
+    size_t len = (size_t)sequence_length(p[0]);
+    if (len == 0 || len > n)
+        return 0;
+    if (len > 1 && !second_byte_ok(p[0], p[1]))
+        return 0;
+    for (size_t k = 2; k < len; k++)
+        if ((p[k] & 0xC0) != 0x80)
             return 0;
-        if (len > 1 && !second_byte_ok(p[i], p[i + 1]))
+    return len;
+}
+
+int utf8_valid(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        size_t len = utf8_sequence(s + i, n - i);
+        if (len == 0)
             return 0;
-        for (int k = 2; k < len; k++)
-            if ((p[i + (size_t)k] & 0xC0) != 0x80)
-                return 0;
-        i += (size_t)len;
+        i += len;
     }
     return 1;
 }

@@ -13,11 +13,18 @@ RUN apt-get update \
     && ln -sf /dev/stdout /var/log/nginx/access.log \
     && ln -sf /dev/stderr /var/log/nginx/error.log
 # Every stream holds two nginx connections (browser + FastCGI): Debian's
-# worker_connections 768 would cap it near 380 streams per nginx worker.
-RUN sed -i -e 's/^\([[:space:]]*worker_connections\) 768;/\1 8192;/' \
-        -e '/^pid /a worker_rlimit_nofile 20000;' /etc/nginx/nginx.conf \
-    && grep -q 'worker_connections 8192;' /etc/nginx/nginx.conf \
-    && grep -q '^worker_rlimit_nofile 20000;' /etc/nginx/nginx.conf
+# worker_connections 768 would cap it near 380 streams per nginx worker,
+# and nginx would reset the clients past that. Sized by scripts/nginx-limits
+# from the worker's stream limit (docker-compose.yml passes SSE_MAX_STREAMS
+# to both), so past the limit a client gets the worker's 503 instead.
+ARG SSE_MAX_STREAMS=10000
+COPY scripts/nginx-limits /usr/local/lib/sse-worker/nginx-limits
+RUN limits=$(/usr/local/lib/sse-worker/nginx-limits "$SSE_MAX_STREAMS") \
+    && set -- $limits \
+    && sed -i -e "s/^\([[:space:]]*worker_connections\) 768;/\1 $1;/" \
+        -e "/^pid /a worker_rlimit_nofile $2;" /etc/nginx/nginx.conf \
+    && grep -q "worker_connections $1;" /etc/nginx/nginx.conf \
+    && grep -q "^worker_rlimit_nofile $2;" /etc/nginx/nginx.conf
 COPY scripts/render-upstream /usr/local/lib/sse-worker/render-upstream
 COPY conf/sse-upstream.conf /usr/local/lib/sse-worker/sse-upstream.conf
 RUN /usr/local/lib/sse-worker/render-upstream worker:9000 \

@@ -153,3 +153,63 @@ worker_holds() {
     assert_equal "$(http_status "$BATS_TEST_TMPDIR/h")" 405
     assert_equal "$(http_header "$BATS_TEST_TMPDIR/h" Allow)" GET
 }
+
+# fcgi_get_events PORT <QUERY: GET /events with the query string read from
+# stdin, straight over FastCGI (a query far beyond what nginx, an argument
+# or an environment variable carries); prints the CGI response.
+fcgi_get_events() {
+    perl -MIO::Socket::INET -e '
+        my $port = $ARGV[0];
+        my $query = do { local $/; <STDIN> };
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1", PeerPort => $port) or die "connect: $!";
+        sub record { my ($type, $body) = @_;
+            pack("CCnnCC", 1, $type, 1, length($body), 0, 0) . $body }
+        sub len { my $n = length(shift); $n < 128 ? pack("C", $n) : pack("N", $n | 0x80000000) }
+        my %p = (REQUEST_METHOD => "GET", DOCUMENT_URI => "/events", QUERY_STRING => $query,
+                 REMOTE_ADDR => "127.0.0.1");
+        my $params = join "", map { len($_) . len($p{$_}) . $_ . $p{$_} } sort keys %p;
+        my $out = record(1, pack("nCx5", 1, 0));
+        $out .= record(4, substr($params, $_ * 65535, 65535)) for 0 .. int(length($params) / 65535);
+        $out .= record(4, "") . record(5, "");
+        print $s $out;
+        my ($head, $body, $reply) = ("", "", "");
+        while (1) {
+            read($s, $head, 8) == 8 or last;
+            my (undef, $type, undef, $n, $pad) = unpack("CCnnC", $head);
+            read($s, $body, $n + $pad) if $n + $pad;
+            $reply .= substr($body, 0, $n) if $type == 6;
+            last if $type == 3;
+        }
+        print $reply;' "$1"
+}
+
+@test "a stream naming 100,000 topics is refused with 400 'too many topics' before its query is even parsed" {
+    local query=$BATS_TEST_TMPDIR/query
+    printf 'topic=t&%.0s' $(seq 1 100000) >"$query"
+    run fcgi_get_events "$WORKER_PORT" <"$query"
+    assert_output --partial 'Status: 400'
+    assert_output --partial 'too many topics'
+    # Bounded first, parsed second: the broken escape at the end is never
+    # looked at.
+    printf 'topic=%%zz' >>"$query"
+    run fcgi_get_events "$WORKER_PORT" <"$query"
+    assert_output --partial 'too many topics'
+    # Plenty of other fields are refused as cheaply.
+    { printf 'topic=t'; printf '&x=1%.0s' $(seq 1 100000); } >"$query"
+    run fcgi_get_events "$WORKER_PORT" <"$query"
+    assert_output --partial 'Status: 400'
+    assert_output --partial 'too many query fields'
+    # The worker still serves.
+    run curl -sS --max-time 10 -o /dev/null -w '%{http_code}' "$BASE_URL/stats"
+    assert_output 200
+}
+
+@test "a publish naming 100,000 topics is refused with 400 'too many topics' before its body is parsed" {
+    local body=$BATS_TEST_TMPDIR/topics.form
+    printf 'topic=t&%.0s' $(seq 1 100000) >"$body"
+    printf 'data=x&topic=%%zz' >>"$body"
+    run curl -sS --max-time 60 -H "Authorization: Bearer $TOKEN" --data-binary "@$body" \
+        -D "$BATS_TEST_TMPDIR/head" "$BASE_URL/publish"
+    assert_output 'too many topics'
+    assert_equal "$(http_status "$BATS_TEST_TMPDIR/head")" 400
+}

@@ -215,3 +215,76 @@ refused() {
     assert_failure
     assert_output --partial 'needs a bearer token'
 }
+
+@test "only a publisher with the token may set id or retry: an anonymous one gets 403 with a reason, and nothing is published" {
+    sse_client "$BATS_TEST_TMPDIR/s" "$BASE_URL/events?topic=lobby"
+    wait_until 20 streams_open 1
+    local published
+    published=$(stat .published)
+
+    run post -d topic=lobby -d data=x -d id=forged-1
+    assert_equal "$(http_status "$BATS_TEST_TMPDIR/post.head")" 403
+    assert_equal "${#lines[@]}" 1
+    assert_output --partial 'bearer token'
+    run post -d topic=lobby -d data=x -d retry=0
+    assert_equal "$(http_status "$BATS_TEST_TMPDIR/post.head")" 403
+    PUBLISH_QUERY='topic=lobby&retry=86400000' run post -H 'Content-Type: text/plain' --data-binary x
+    assert_equal "$(http_status "$BATS_TEST_TMPDIR/post.head")" 403
+    assert_equal "$(stat .published)" "$published"
+
+    # The same fields with the token are fine, and so is an anonymous event
+    # without them.
+    run post -H "$(auth)" -d topic=lobby -d data=own -d id=lobby-own-1 -d retry=4000
+    assert_equal "$(http_status "$BATS_TEST_TMPDIR/post.head")" 200
+    run post -d topic=lobby -d data=plain
+    assert_equal "$(http_status "$BATS_TEST_TMPDIR/post.head")" 200
+    wait_until 10 sse_has "$BATS_TEST_TMPDIR/s.out" 2
+    run data_of "$BATS_TEST_TMPDIR/s.out"
+    assert_output "$(printf 'message\town\nmessage\tplain')"
+}
+
+@test "a publisher's id already in the history gets 409, so a reconnect can never resume at the wrong event" {
+    run post -H "$(auth)" -d topic=dup -d data=first -d id=dup-1
+    assert_equal "$(http_status "$BATS_TEST_TMPDIR/post.head")" 200
+    local generated
+    generated=$(post -H "$(auth)" -d topic=dup -d data=second)
+    local published
+    published=$(stat .published)
+
+    run post -H "$(auth)" -d topic=dup -d data=again -d id=dup-1
+    assert_equal "$(http_status "$BATS_TEST_TMPDIR/post.head")" 409
+    assert_equal "${#lines[@]}" 1
+    assert_output --partial dup-1
+    # Ids of digits only are the hub's own: one could equal an id the hub
+    # hands out later, so a publisher's id needs a non-digit.
+    run post -H "$(auth)" -d topic=dup -d data=x -d "id=$generated"
+    assert_equal "$(http_status "$BATS_TEST_TMPDIR/post.head")" 400
+    assert_output --partial 'digits'
+    run post -H "$(auth)" -d topic=dup -d data=x -d "id=$((generated + 1000))"
+    assert_equal "$(http_status "$BATS_TEST_TMPDIR/post.head")" 400
+    assert_equal "$(stat .published)" "$published"
+
+    # Resuming after dup-1 gives exactly what followed it.
+    sse_client "$BATS_TEST_TMPDIR/r" "$BASE_URL/events?topic=dup" -H 'Last-Event-ID: dup-1'
+    wait_until 10 sse_has "$BATS_TEST_TMPDIR/r.out" 1
+    run data_of "$BATS_TEST_TMPDIR/r.out"
+    assert_output "$(printf 'message\tsecond')"
+}
+
+@test "a POST with an empty body takes its fields from the query string, whatever its Content-Type" {
+    sse_client "$BATS_TEST_TMPDIR/s" "$BASE_URL/events?topic=chat"
+    wait_until 20 streams_open 1
+    # curl -X POST without data sends no Content-Type; nginx still passes
+    # CONTENT_TYPE, empty.
+    PUBLISH_QUERY='topic=chat&data=hi' run post -X POST
+    assert_success
+    assert_equal "$(http_status "$BATS_TEST_TMPDIR/post.head")" 200
+    PUBLISH_QUERY='topic=chat&data=typed' run post -X POST -H 'Content-Type: text/xml'
+    assert_equal "$(http_status "$BATS_TEST_TMPDIR/post.head")" 200
+    PUBLISH_QUERY='topic=chat&data=form' run post -H "$(auth)" \
+        -H 'Content-Type: application/x-www-form-urlencoded' --data-binary ''
+    assert_equal "$(http_status "$BATS_TEST_TMPDIR/post.head")" 200
+    wait_until 10 sse_has "$BATS_TEST_TMPDIR/s.out" 3
+    run data_of "$BATS_TEST_TMPDIR/s.out"
+    assert_output "$(printf 'message\thi\nmessage\ttyped\nmessage\tform')"
+}

@@ -113,3 +113,38 @@ stack_for_file --tick-ms 0 --history 20
     assert_line --index 0 --partial 'gap'
     assert_line --index 1 "$(printf 'message\tafter restart')"
 }
+
+# refused_resume CURL-ARGS...: GET /events gets 400 and a one-line reason
+# naming Last-Event-ID, and no stream opens.
+refused_resume() {
+    local head=$BATS_TEST_TMPDIR/refused.head
+    run curl -sS --max-time 5 -D "$head" "$@"
+    if [[ $(http_status "$head") != 400 || ${#lines[@]} -ne 1 || $output != *Last-Event-ID* ]]; then
+        echo "GET $* answered $(http_status "$head"): $output" >&2
+        return 1
+    fi
+}
+
+@test "a Last-Event-ID that is not UTF-8 gets 400 with a reason instead of a gap event with broken JSON" {
+    publish r7 kept >/dev/null
+    refused_resume -H $'Last-Event-ID: 12\xff\xfe' "$BASE_URL/events?topic=r7"
+    refused_resume "$BASE_URL/events?topic=r7&lastEventId=%C0%AF"
+    refused_resume "$BASE_URL/events?topic=r7&lastEventId=ok%ED%A0%80"
+    assert_equal "$(stat .streams)" 0
+    # A well-formed unknown id, even with non-ASCII in it, still gets its gap.
+    local c=$BATS_TEST_TMPDIR/c
+    sse_client "$c" "$BASE_URL/events?topic=r7" -H "Last-Event-ID: caf$(printf '\xc3\xa9')"
+    wait_until 10 sse_has "$c.out" 2
+    run sse_parse "$c.out"
+    assert_line --index 0 --regexp "^gap		\\{\"lastEventId\":\"caf$(printf '\xc3\xa9')\","
+}
+
+@test "a ?lastEventId= with a NUL, CR or LF gets 400: no event can have that id" {
+    publish r8 kept >/dev/null
+    refused_resume "$BASE_URL/events?topic=r8&lastEventId=12%003"
+    refused_resume "$BASE_URL/events?topic=r8&lastEventId=%00"
+    # CR and LF cannot be in an event id either.
+    refused_resume "$BASE_URL/events?topic=r8&lastEventId=a%0Ab"
+    refused_resume "$BASE_URL/events?topic=r8&lastEventId=a%0D"
+    assert_equal "$(stat .streams)" 0
+}

@@ -36,9 +36,24 @@ static void refusals(void)
     form_free(&f);
 }
 
+static void tally(void)
+{
+    const char *q = "topic=a&&%74opic=b&topic%3Db&topics=c&x&top+ic=d&topic";
+    struct form_tally t = form_tally(q, strlen(q), "topic");
+    tap_ok(t.fields == 7, "form_tally counts the fields form_parse would add, empty pairs skipped");
+    tap_ok(t.named == 3, "form_tally counts the fields whose decoded name matches, and no other");
+    t = form_tally("topic=%zz&topic=%", 17, "topic");
+    tap_ok(t.fields == 2 && t.named == 2, "form_tally ignores values, even broken ones");
+    t = form_tally("%7=a&%7x=b", 10, "topic");
+    tap_ok(t.fields == 2 && t.named == 0, "a broken escape in a name matches nothing");
+    t = form_tally("", 0, "topic");
+    tap_ok(t.fields == 0 && t.named == 0, "an empty text has no fields");
+}
+
 int main(void)
 {
     decoding();
     refusals();
+    tally();
     return tap_done();
 }
