@@ -11,22 +11,10 @@ load test_helper/hub
 
 TOKEN=nginx-limits-token-0123456789
 
-setup_file() {
-    export SSE_PUBLISH_TOKEN=$TOKEN
-    # One setting for both: the worker reads SSE_MAX_STREAMS as
-    # --max-streams, render-nginx-conf sizes nginx from it.
-    export SSE_MAX_STREAMS=20
-    start_stack --tick-ms 0
-}
-
-teardown_file() {
-    bg_stop_all
-    stop_stack
-}
-
-teardown() {
-    bg_stop_all
-}
+# One setting for both: the worker reads SSE_MAX_STREAMS as --max-streams,
+# render-nginx-conf sizes nginx from it.
+export SSE_PUBLISH_TOKEN=$TOKEN SSE_MAX_STREAMS=20
+stack_for_file --tick-ms 0
 
 # directive FILE NAME: the value of the first `NAME VALUE;` line in FILE.
 directive() {
