@@ -24,22 +24,33 @@ static void ignore_signal(int sig)
 }
 
 /*
- * SIGPIPE would kill the process on a write to a closed connection: ignore
- * it and let the write report EPIPE. SIGTERM and SIGINT are blocked in every
- * thread and taken by one thread with sigwait(). They get a handler first,
- * because FCGX_Init installs its own flag-only SIGTERM handler when it finds
- * the default one, and a threaded worker would then never stop.
+ * Every signal the worker can be sent, and what it does:
+ * - SIGTERM, SIGINT: a clean stop. Blocked in every thread and taken by one
+ *   thread with sigwait().
+ * - SIGUSR1, SIGUSR2, SIGHUP: nothing (ignored). libfcgi's SIGUSR1 handler
+ *   sets a flag after which every libfcgi read and write fails, so the
+ *   worker would live on without serving anyone; the worker has no file to
+ *   reload on SIGHUP, and must not die of one when its terminal goes away.
+ * FCGX_Init installs flag-only handlers for SIGUSR1, SIGPIPE and SIGTERM
+ * (Debian's libfcgi even over dispositions set before it), so this runs
+ * after FCGX_Init and replaces them all.
+ * - SIGPIPE: ignored; a write to a closed connection reports EPIPE instead.
+ * - SIGQUIT: left at its default on purpose: it ends the worker with a core
+ *   dump, which is what an operator sends it for.
  */
 static int setup_signals(sigset_t *stop_signals)
 {
+    static const int ignored[] = { SIGPIPE, SIGUSR1, SIGUSR2, SIGHUP };
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sigemptyset(&sa.sa_mask);
     sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
+    for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++)
+        if (sigaction(ignored[i], &sa, NULL) != 0)
+            return -1;
     sa.sa_handler = ignore_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
+    if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0)
+        return -1;
     sigemptyset(stop_signals);
     sigaddset(stop_signals, SIGTERM);
     sigaddset(stop_signals, SIGINT);
@@ -139,7 +150,7 @@ int main(int argc, char **argv)
     }
     log_set_level(cfg.log_level);
     struct stopper st = { .srv = NULL };
-    if (setup_signals(&st.signals) != 0 || FCGX_Init() != 0) {
+    if (FCGX_Init() != 0 || setup_signals(&st.signals) != 0) {
         log_error("cannot initialise signals or libfcgi");
         return 1;
     }

@@ -215,3 +215,30 @@ signal_ends_streams() {
     [[ ! -e $sock ]]
     worker_log_clean "$(dirname "$w")"
 }
+
+# serves_after SIGNAL: the worker, sent SIGNAL, still opens new streams and
+# answers /stats through nginx, and has not exited.
+serves_after() {
+    local sig=$1 c=$BATS_TEST_TMPDIR/after-$1
+    kill -s "$sig" "$WORKER_PID"
+    sse_client "$c" "$BASE_URL/events?topic=clock"
+    wait_until 10 sse_has "$c.out" 1 tick
+    bg_stop "$c"
+    run curl -sS --max-time 10 -o /dev/null -w '%{http_code}' "$BASE_URL/stats"
+    assert_output 200
+    [[ ! -f $STACK_DIR/worker.exit ]]
+}
+
+@test "SIGUSR1, SIGUSR2 and SIGHUP change nothing: the worker keeps serving streams and /stats" {
+    stack_worker_restart --tick-ms "$TICK_MS"
+    local sig
+    for sig in USR1 USR2 HUP; do
+        serves_after "$sig"
+    done
+    # Two rounds: a signal must not leave anything behind that breaks later ones.
+    for sig in USR1 HUP; do
+        serves_after "$sig"
+    done
+    run grep -c 'accept failed' "$STACK_DIR/worker.log"
+    assert_output 0
+}
