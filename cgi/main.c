@@ -18,6 +18,9 @@
 /* How long a stop waits for slow clients to take their last bytes. */
 #define DELIVERY_GRACE_MS 2000
 
+/* Request threads: requests read or answered at once (streams excluded). */
+#define SERVER_THREADS 64
+
 static void ignore_signal(int sig)
 {
     (void)sig;
@@ -57,21 +60,6 @@ static int setup_signals(sigset_t *stop_signals)
     return pthread_sigmask(SIG_BLOCK, stop_signals, NULL);
 }
 
-struct stopper {
-    sigset_t signals;
-    struct server *srv;
-};
-
-static void *wait_for_stop(void *arg)
-{
-    struct stopper *st = arg;
-    int sig = 0;
-    sigwait(&st->signals, &sig);
-    log_info("%s received: closing every stream", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    server_stop(st->srv);
-    return NULL;
-}
-
 /* The publish token: SSE_PUBLISH_TOKEN, else --publish-token-file. */
 static int load_token(const struct config *cfg, char **token)
 {
@@ -87,57 +75,95 @@ static int load_token(const struct config *cfg, char **token)
     return 0;
 }
 
-static int run(struct app *app, int listen_fd, struct stopper *st)
-{
-    struct server *srv = server_new(listen_fd, app);
-    int err = 0;
-    struct ticker *ticker = srv ? ticker_start(app->hub, app->cfg->tick_ms, &err) : NULL;
+/*
+ * Everything the worker runs. worker_start() creates the parts in order
+ * (each uses only those before it: the hub, the delivery loop that writes
+ * its streams, the ticker that publishes to it, the server whose requests
+ * use all three, the thread that waits for a stop signal), and
+ * worker_teardown() undoes exactly what was created, in reverse. Every part
+ * has this one owner.
+ */
+struct worker {
+    struct stats stats;
+    struct app app;
+    char *token;
+    struct ticker *ticker;
+    struct server *srv;
+    sigset_t stop_signals;
     pthread_t stop_thread;
-    st->srv = srv;
-    if (!srv || err != 0 || pthread_create(&stop_thread, NULL, wait_for_stop, st) != 0) {
-        log_error("cannot start: out of memory or threads");
-        ticker_stop(ticker);
-        server_free(srv);
-        hub_close(app->hub);
-        delivery_stop(app->delivery, 0);
-        return 1;
-    }
-    unsigned left = server_run(srv);
-    pthread_join(stop_thread, NULL);
-    ticker_stop(ticker);
-    /* The hub is closed: each stream gets its goodbye and a clean end. */
-    delivery_stop(app->delivery, DELIVERY_GRACE_MS);
-    if (left > 0)
-        return -1; /* requests still use the hub: exit without freeing it */
-    server_free(srv);
-    log_info("stopped cleanly");
+    int stop_thread_started;
+};
+
+static void *wait_for_stop(void *arg)
+{
+    struct worker *w = arg;
+    int sig = 0;
+    if (sigwait(&w->stop_signals, &sig) != 0)
+        return NULL;
+    log_info("%s received: closing every stream", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    server_stop(w->srv);
+    return NULL;
+}
+
+static int worker_start(struct worker *w, const struct config *cfg, int listen_fd)
+{
+    struct hub_limits limits = { cfg->history, cfg->max_streams, cfg->max_topics };
+    struct server_limits server_limits = { SERVER_THREADS, cfg->request_timeout_s };
+    int err = 0;
+    stats_init(&w->stats);
+    w->app = (struct app){ .cfg = cfg, .stats = &w->stats };
+    if (load_token(cfg, &w->token) != 0)
+        return -1;
+    w->app.publish_token = w->token;
+    if (!(w->app.hub = hub_new(&limits)) ||
+        !(w->app.delivery = delivery_start(w->app.hub, &w->stats, cfg->heartbeat_s)))
+        return -1;
+    w->ticker = ticker_start(w->app.hub, cfg->tick_ms, &err);
+    if (err != 0 || !(w->srv = server_new(listen_fd, &w->app, &server_limits)))
+        return -1;
+    if (pthread_create(&w->stop_thread, NULL, wait_for_stop, w) != 0)
+        return -1;
+    w->stop_thread_started = 1;
     return 0;
 }
 
-static int serve(const struct config *cfg, int listen_fd, struct stopper *st)
+/*
+ * In reverse. The server first: once server_run() has returned, no request
+ * thread is left to use the rest. Then the ticker, then the hub is closed so
+ * that every stream gets its goodbye, and the delivery loop sends it and
+ * ends them (waiting at most grace_ms for slow clients); last the hub.
+ */
+static void worker_teardown(struct worker *w, int grace_ms)
 {
-    struct stats stats;
-    stats_init(&stats);
-    struct hub_limits limits = { cfg->history, cfg->max_streams, cfg->max_topics };
-    struct app app = { .cfg = cfg, .stats = &stats, .hub = hub_new(&limits) };
-    char *token = NULL;
-    if (app.hub)
-        app.delivery = delivery_start(app.hub, &stats, cfg->heartbeat_s);
-    if (!app.delivery || load_token(cfg, &token) != 0) {
-        if (app.delivery) {
-            hub_close(app.hub);
-            delivery_stop(app.delivery, 0);
-        }
-        hub_free(app.hub);
-        return 1;
+    if (w->stop_thread_started) {
+        /* sigwait() is a cancellation point: this ends a stop thread that
+         * is still waiting (the server failed to start), and is a no-op on
+         * one that has already returned. */
+        pthread_cancel(w->stop_thread);
+        pthread_join(w->stop_thread, NULL);
     }
-    app.publish_token = token;
-    int rc = run(&app, listen_fd, st);
-    if (rc >= 0) {
-        hub_free(app.hub);
-        free(token);
+    server_free(w->srv);
+    ticker_stop(w->ticker);
+    if (w->app.delivery) {
+        hub_close(w->app.hub);
+        delivery_stop(w->app.delivery, grace_ms);
     }
-    return rc > 0 ? 1 : 0;
+    hub_free(w->app.hub);
+    free(w->token);
+}
+
+static int serve(const struct config *cfg, int listen_fd, const sigset_t *stop_signals)
+{
+    struct worker w = { .stop_signals = *stop_signals };
+    int rc = 1;
+    if (worker_start(&w, cfg, listen_fd) != 0)
+        log_error("cannot start: out of memory or threads");
+    else if (server_run(w.srv) >= 0)
+        rc = 0;
+    worker_teardown(&w, rc == 0 ? DELIVERY_GRACE_MS : 0);
+    if (rc == 0)
+        log_info("stopped cleanly");
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -149,8 +175,8 @@ int main(int argc, char **argv)
     case CONFIG_RUN: break;
     }
     log_set_level(cfg.log_level);
-    struct stopper st = { .srv = NULL };
-    if (FCGX_Init() != 0 || setup_signals(&st.signals) != 0) {
+    sigset_t stop_signals;
+    if (FCGX_Init() != 0 || setup_signals(&stop_signals) != 0) {
         log_error("cannot initialise signals or libfcgi");
         return 1;
     }
@@ -159,7 +185,7 @@ int main(int argc, char **argv)
         return 1;
     log_info("sse-worker %s: heartbeat %u s, retry %lu ms, history %u",
              SSE_VERSION, cfg.heartbeat_s, cfg.retry_ms, cfg.history);
-    int rc = serve(&cfg, fd, &st);
+    int rc = serve(&cfg, fd, &stop_signals);
     listener_close(fd, &cfg);
     return rc;
 }
