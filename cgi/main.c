@@ -18,9 +18,6 @@
 /* How long a stop waits for slow clients to take their last bytes. */
 #define DELIVERY_GRACE_MS 2000
 
-/* Request threads: requests read or answered at once (streams excluded). */
-#define SERVER_THREADS 64
-
 static void ignore_signal(int sig)
 {
     (void)sig;
@@ -108,7 +105,7 @@ static void *wait_for_stop(void *arg)
 static int worker_start(struct worker *w, const struct config *cfg, int listen_fd)
 {
     struct hub_limits limits = { cfg->history, cfg->max_streams, cfg->max_topics };
-    struct server_limits server_limits = { SERVER_THREADS, cfg->request_timeout_s };
+    struct server_limits server_limits = { cfg->max_requests, cfg->request_timeout_s };
     int err = 0;
     stats_init(&w->stats);
     w->app = (struct app){ .cfg = cfg, .stats = &w->stats };

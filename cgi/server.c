@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "monotime.h"
+#include "refuse.h"
 #include "router.h"
 
 /*
@@ -34,6 +35,14 @@
 /* The most connections taken from the listen queue in one go, so that the
  * watchdog runs between bursts. */
 #define ACCEPT_BURST 64
+
+/*
+ * How long every request thread may stay busy before new connections are
+ * refused with 503 instead of waiting in the listen queue. A burst of
+ * handshakes (each well under a millisecond) only waits; a pool held by
+ * slow peers is overload, which is answered, never left hanging.
+ */
+#define SATURATED_GRACE_MS 200
 
 /*
  * One accepted connection, from accept until its request is answered or its
@@ -353,34 +362,52 @@ static int slot_free(struct server *srv)
 }
 
 /*
- * Accepts what the listen queue holds, while slots are free. Returns the ms
- * to wait before accepting again after an error, or 0.
+ * Accepts what the listen queue holds: into free slots, or, when refusing
+ * (every slot busy past the grace period), to answer 503 at once. Returns
+ * the ms to wait before accepting again after an error, or 0.
  */
-static long accept_ready(struct server *srv)
+static long accept_ready(struct server *srv, int refusing)
 {
-    for (int n = 0; n < ACCEPT_BURST && slot_free(srv); n++) {
+    unsigned refused = 0;
+    long backoff = 0;
+    for (int n = 0; n < ACCEPT_BURST; n++) {
+        int room = slot_free(srv);
+        if (!room && !refusing)
+            break;
         struct sockaddr_storage peer;
         socklen_t len = sizeof peer;
         int fd = accept4(srv->listen_fd, (struct sockaddr *)&peer, &len, SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return 0;
+                break;
             if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
                 continue;
             if (atomic_load(&srv->stopping))
-                return 0; /* server_stop() shut the socket down */
+                break; /* server_stop() shut the socket down */
             /* EMFILE, ENOBUFS and friends: back off rather than spin. */
             log_warn("accept failed: %s", strerror(errno));
-            return 100;
+            backoff = 100;
+            break;
+        }
+        if (!room) {
+            refuse_connection(fd, "service unavailable: too many requests in flight");
+            refused++;
+            continue;
         }
         configure_connection(srv, fd, peer.ss_family == AF_INET || peer.ss_family == AF_INET6);
         if (queue_connection(srv, fd) != 0) {
             log_warn("cannot take a connection: %s", strerror(errno));
             close(fd);
-            return 100;
+            backoff = 100;
+            break;
         }
     }
-    return 0;
+    if (refused > 0) {
+        atomic_fetch_add(&srv->app->stats->requests_rejected, refused);
+        log_warn("503 to %u connections: all %u request threads busy (--max-requests)",
+                 refused, srv->nslots);
+    }
+    return backoff;
 }
 
 static void drain_wake_pipe(struct server *srv)
@@ -393,20 +420,30 @@ static void drain_wake_pipe(struct server *srv)
 /*
  * The accept thread: waits in poll() for a connection, a stop or the next
  * deadline. It never reads a request itself, so no peer can hold it: it
- * only accepts and queues, and the request threads parse with libfcgi. The
- * listening socket is only watched while a slot is free; otherwise new
- * connections wait in the kernel's listen queue.
+ * only accepts and queues, and the request threads parse with libfcgi. While
+ * every slot is busy new connections wait in the kernel's listen queue, for
+ * SATURATED_GRACE_MS; past that they are accepted and refused with 503.
  */
 static void accept_loop(struct server *srv)
 {
     struct timespec resume = monotime_now(); /* after an accept error: back off */
+    struct timespec refuse_from = resume;    /* when every slot has been busy */
+    int full = 0;
     while (!atomic_load(&srv->stopping)) {
         struct timespec now = monotime_now();
         long timeout = expire_late(srv, now, SHUT_RD);
         long paused = ms_until(now, resume);
-        int listening = paused == 0 && slot_free(srv);
+        int room = slot_free(srv);
+        if (!room && !full)
+            refuse_from = monotime_in_ms(SATURATED_GRACE_MS);
+        full = !room;
+        long grace = full ? ms_until(now, refuse_from) : 0;
+        int refusing = full && grace == 0;
+        int listening = paused == 0 && (room || refusing);
         if (paused > 0 && (timeout < 0 || paused < timeout))
             timeout = paused;
+        if (grace > 0 && (timeout < 0 || grace < timeout))
+            timeout = grace;
         struct pollfd fds[2] = {
             { .fd = srv->wake[0], .events = POLLIN },
             { .fd = listening ? srv->listen_fd : -1, .events = POLLIN },
@@ -420,7 +457,7 @@ static void accept_loop(struct server *srv)
         if (rc > 0 && fds[0].revents)
             drain_wake_pipe(srv);
         if (rc > 0 && fds[1].revents) {
-            long backoff = accept_ready(srv);
+            long backoff = accept_ready(srv, refusing);
             if (backoff > 0)
                 resume = monotime_in_ms(backoff);
         }

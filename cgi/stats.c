@@ -12,6 +12,7 @@ void stats_init(struct stats *s)
     atomic_init(&s->streams_rejected, 0);
     atomic_init(&s->delivered, 0);
     atomic_init(&s->publish_rejected, 0);
+    atomic_init(&s->requests_rejected, 0);
 }
 
 static double uptime_seconds(const struct stats *s)
@@ -48,7 +49,8 @@ int stats_json(struct strbuf *out, struct stats *s, struct hub *hub)
         strbuf_printf(out,
                       "{\"uptime\":%.3f,\"streams\":%zu,\"streams_total\":%llu,"
                       "\"streams_rejected\":%llu,\"published\":%llu,\"delivered\":%llu,"
-                      "\"dropped\":%llu,\"publish_rejected\":%llu,\"history\":%zu,"
+                      "\"dropped\":%llu,\"publish_rejected\":%llu,\"requests_rejected\":%llu,"
+                      "\"history\":%zu,"
                       "\"topics\":{%s}}\n",
                       uptime_seconds(s), totals.subscribers,
                       (unsigned long long)atomic_load(&s->streams_total),
@@ -57,6 +59,7 @@ int stats_json(struct strbuf *out, struct stats *s, struct hub *hub)
                       (unsigned long long)atomic_load(&s->delivered),
                       (unsigned long long)totals.lagged,
                       (unsigned long long)atomic_load(&s->publish_rejected),
+                      (unsigned long long)atomic_load(&s->requests_rejected),
                       totals.kept, topics.ptr ? topics.ptr : "") != 0;
     strbuf_free(&topics);
     return failed ? -1 : 0;
@@ -104,6 +107,9 @@ int stats_prometheus(struct strbuf *out, struct stats *s, struct hub *hub)
                "Streams ended for falling behind the history.", (double)totals.lagged) ||
         metric(out, "sse_publish_rejected_total", "counter", "Publishes refused with 4xx.",
                (double)atomic_load(&s->publish_rejected)) ||
+        metric(out, "sse_requests_rejected_total", "counter",
+               "Connections refused with 503: every request thread busy.",
+               (double)atomic_load(&s->requests_rejected)) ||
         metric(out, "sse_history_events", "gauge", "Events kept for replay.",
                (double)totals.kept) ||
         strbuf_puts(out, "# HELP sse_topic_streams Open streams per topic.\n"

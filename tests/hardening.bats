@@ -79,3 +79,52 @@ serving() {
     (( output >= 2 ))
     serving
 }
+
+# http_code PATH: the status nginx answers for PATH, the head saved to $HEAD.
+status_of() {
+    curl -sS --max-time 10 -o "$BATS_TEST_TMPDIR/body" -D "$BATS_TEST_TMPDIR/head" \
+        -w '%{http_code}' "$BASE_URL$1"
+}
+
+stats_status_is() {
+    [[ $(status_of /stats) == "$1" ]]
+}
+
+@test "past --max-requests requests in flight the worker answers 503 with Retry-After, and its threads stay bounded" {
+    stack_worker_restart --tick-ms "$TICK_MS" --max-requests 4 --request-timeout 60
+    assert_equal "$(status_of /stats)" 200
+    local threads i
+    threads=$(thread_count "$WORKER_PID")
+    for i in 1 2 3 4; do
+        trickling_peer "$BATS_TEST_TMPDIR/t$i"
+    done
+    # The four hold every request thread: the next request, through nginx,
+    # gets the worker's 503 (not a hang, not nginx's 502).
+    wait_until 15 stats_status_is 503
+    run http_header "$BATS_TEST_TMPDIR/head" Retry-After
+    assert_output 5
+    run cat "$BATS_TEST_TMPDIR/body"
+    assert_output 'service unavailable: too many requests in flight'
+    run http_header "$BATS_TEST_TMPDIR/head" Content-Type
+    assert_output 'text/plain; charset=utf-8'
+    # Twenty more peers straight to the port, silent ones included: each
+    # is answered 503 and closed at once, and no thread is added.
+    for i in $(seq 20); do
+        idle_peer "$BATS_TEST_TMPDIR/i$i"
+    done
+    for i in $(seq 20); do
+        bg_wait "$BATS_TEST_TMPDIR/i$i" 20
+        grep -a -q 'Status: 503 Service Unavailable' "$BATS_TEST_TMPDIR/i$i.out"
+    done
+    assert_equal "$(thread_count "$WORKER_PID")" "$threads"
+    # An open stream is no request in flight: once the four are gone, the
+    # worker answers again.
+    for i in 1 2 3 4; do
+        bg_stop "$BATS_TEST_TMPDIR/t$i" KILL
+    done
+    wait_until 15 stats_status_is 200
+    run jq -r .requests_rejected "$BATS_TEST_TMPDIR/body"
+    (( output >= 21 ))
+    serving
+    assert_equal "$(thread_count "$WORKER_PID")" "$threads"
+}
