@@ -182,7 +182,10 @@ int main(int argc, char **argv)
         return 1;
     log_info("sse-worker %s: heartbeat %u s, retry %lu ms, history %u",
              SSE_VERSION, cfg.heartbeat_s, cfg.retry_ms, cfg.history);
+    if (log_start() != 0)
+        log_warn("no log writer thread: logging may block when stderr does");
     int rc = serve(&cfg, fd, &stop_signals);
+    log_stop();
     listener_close(fd, &cfg);
     return rc;
 }

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "log.h"
 #include "monotime.h"
 
 void stats_init(struct stats *s)
@@ -50,7 +51,7 @@ int stats_json(struct strbuf *out, struct stats *s, struct hub *hub)
                       "{\"uptime\":%.3f,\"streams\":%zu,\"streams_total\":%llu,"
                       "\"streams_rejected\":%llu,\"published\":%llu,\"delivered\":%llu,"
                       "\"dropped\":%llu,\"publish_rejected\":%llu,\"requests_rejected\":%llu,"
-                      "\"history\":%zu,"
+                      "\"log_dropped\":%llu,\"history\":%zu,"
                       "\"topics\":{%s}}\n",
                       uptime_seconds(s), totals.subscribers,
                       (unsigned long long)atomic_load(&s->streams_total),
@@ -60,7 +61,7 @@ int stats_json(struct strbuf *out, struct stats *s, struct hub *hub)
                       (unsigned long long)totals.lagged,
                       (unsigned long long)atomic_load(&s->publish_rejected),
                       (unsigned long long)atomic_load(&s->requests_rejected),
-                      totals.kept, topics.ptr ? topics.ptr : "") != 0;
+                      log_dropped(), totals.kept, topics.ptr ? topics.ptr : "") != 0;
     strbuf_free(&topics);
     return failed ? -1 : 0;
 }
@@ -110,6 +111,9 @@ int stats_prometheus(struct strbuf *out, struct stats *s, struct hub *hub)
         metric(out, "sse_requests_rejected_total", "counter",
                "Connections refused with 503: every request thread busy.",
                (double)atomic_load(&s->requests_rejected)) ||
+        metric(out, "sse_log_dropped_total", "counter",
+               "Log lines dropped because stderr was not taking them.",
+               (double)log_dropped()) ||
         metric(out, "sse_history_events", "gauge", "Events kept for replay.",
                (double)totals.kept) ||
         strbuf_puts(out, "# HELP sse_topic_streams Open streams per topic.\n"

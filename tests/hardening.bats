@@ -128,3 +128,63 @@ stats_status_is() {
     serving
     assert_equal "$(thread_count "$WORKER_PID")" "$threads"
 }
+
+# stats_field CONNECT FIELD: one field of /stats asked straight of a worker.
+stats_field() {
+    fcgi_request "$1" GET /stats | cgi_body /dev/stdin | jq -r ".$2"
+}
+
+# flood_404 PORT COUNT: COUNT FastCGI requests for a 120-byte path that does
+# not exist, written straight from bash (no process per request, so the
+# worker logs faster than a pipe of 64 KiB is filled). Answers are not read.
+flood_404() {
+    local path i conn
+    path=/$(printf 'x%.0s' $(seq 119))
+    for ((i = 0; i < $2; i++)); do
+        # Not fd 3: bats keeps its own output there.
+        exec {conn}<>"/dev/tcp/127.0.0.1/$1"
+        # FCGI_BEGIN_REQUEST; FCGI_PARAMS of 153 bytes: REQUEST_METHOD=GET
+        # and DOCUMENT_URI=$path; the empty FCGI_PARAMS and FCGI_STDIN.
+        printf '\001\001\000\001\000\010\000\000\000\001\000\000\000\000\000\000' >&"$conn"
+        printf '\001\004\000\001\000\231\000\000\016\003REQUEST_METHODGET\014\170DOCUMENT_URI%s' \
+            "$path" >&"$conn"
+        printf '\001\004\000\001\000\000\000\000\001\005\000\001\000\000\000\000' >&"$conn"
+        exec {conn}>&-
+    done
+}
+
+log_dropped_some() {
+    (($(stats_field "$1" log_dropped) > 0))
+}
+
+@test "with stderr a pipe nobody reads, streams still get events and /stats answers; lost log lines are counted and reported" {
+    local fifo=$BATS_TEST_TMPDIR/log.fifo w=$BATS_TEST_TMPDIR/fifo/worker
+    local c=$BATS_TEST_TMPDIR/fifo/c port n
+    mkfifo "$fifo"
+    # A stuck log collector: it opens the pipe and never reads, so the pipe
+    # fills after 64 KiB.
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    bg_start "$BATS_TEST_TMPDIR/reader" bash -c 'exec 3<"$0"; exec sleep 300' "$fifo"
+    port=$("$ROOT/scripts/free-port")
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    bg_start "$w" bash -c 'exec "$@" 2>"$0"' "$fifo" \
+        "$SSE_WORKER" --listen "127.0.0.1:$port" --tick-ms 100
+    wait_until 10 port_open "$port"
+    fcgi_client "$c" "127.0.0.1:$port" GET "/events?topic=clock"
+    wait_until 10 sse_has "$c.out" 1 tick
+    # Each 404 logs a line of some 180 bytes: the pipe and the worker's
+    # queue of 512 lines are full after about 900.
+    flood_404 "$port" 1500
+    wait_until 20 log_dropped_some "127.0.0.1:$port"
+    # The stream still gets its events, and more requests are answered.
+    n=$(sse_count "$c.out" tick)
+    wait_until 10 sse_has "$c.out" $((n + 5)) tick
+    run fcgi_request "127.0.0.1:$port" GET /nowhere
+    assert_output --partial 'not found'
+    # Once the pipe is read again, the worker says how many lines it lost.
+    bg_start "$BATS_TEST_TMPDIR/drain" cat "$fifo"
+    wait_until 20 grep -q -E '[0-9]+ log lines dropped: stderr was not taking them' \
+        "$BATS_TEST_TMPDIR/drain.out"
+    bg_stop "$w"
+    assert_equal "$(bg_exit "$w")" 0
+}
