@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "app.h"
 #include "auth.h"
@@ -163,6 +164,46 @@ static int serve(const struct config *cfg, int listen_fd, const sigset_t *stop_s
     return rc;
 }
 
+/* Descriptors the worker needs besides connections: stdio, the listening
+ * socket, pipes, epoll, eventfd, the spare one the server keeps for
+ * refusing at exhaustion, and some slack for libraries (ASan, resolver). */
+#define FD_BASE_NEED 32
+
+/*
+ * Every stream holds a descriptor, and a request in flight two (its
+ * connection and the watchdog's dup). The soft limit is often 1024 while
+ * the hard one is far higher: raise it. Then fit the stream and request
+ * limits under it, so that the stream limit's 503 comes before the
+ * descriptors run out and a publish still finds one.
+ */
+static void fit_to_fd_limit(struct config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+            log_info("open files limit raised from %llu to %llu", (unsigned long long)was,
+                     (unsigned long long)rl.rlim_cur);
+        else if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+            return;
+    }
+    unsigned long long room = rl.rlim_cur > FD_BASE_NEED ? rl.rlim_cur - FD_BASE_NEED : 0;
+    if (2ULL * cfg->max_requests > room / 2) {
+        cfg->max_requests = room / 8 > 0 ? (unsigned)(room / 8) : 1;
+        log_warn("only %llu open files allowed: --max-requests lowered to %u",
+                 (unsigned long long)rl.rlim_cur, cfg->max_requests);
+    }
+    room = room > 2ULL * cfg->max_requests ? room - 2ULL * cfg->max_requests : 1;
+    if (cfg->max_streams > room) {
+        cfg->max_streams = (unsigned)room;
+        log_warn("only %llu open files allowed: --max-streams lowered to %u",
+                 (unsigned long long)rl.rlim_cur, cfg->max_streams);
+    }
+}
+
 int main(int argc, char **argv)
 {
     struct config cfg;
@@ -177,6 +218,7 @@ int main(int argc, char **argv)
         log_error("cannot initialise signals or libfcgi");
         return 1;
     }
+    fit_to_fd_limit(&cfg);
     int fd = listener_open(&cfg);
     if (fd < 0)
         return 1;

@@ -79,6 +79,7 @@ struct server {
     unsigned in_flight;        /* slots not free */
     int accept_waits;          /* the accept thread waits for a free slot */
     unsigned long accepted;    /* request counter, accept thread only */
+    int spare_fd;              /* given up to accept one more at EMFILE */
 };
 
 /* ---- setting up and freeing ---- */
@@ -134,6 +135,7 @@ struct server *server_new(int listen_fd, const struct app *app, const struct ser
     }
     srv->listen_fd = listen_fd;
     srv->app = app;
+    srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     atomic_init(&srv->stopping, 0);
     pthread_attr_init(&srv->thread_attr);
     pthread_attr_setstacksize(&srv->thread_attr, REQUEST_STACK_KIB * 1024);
@@ -157,6 +159,8 @@ void server_free(struct server *srv)
     pthread_mutex_destroy(&srv->lock);
     close(srv->wake[0]);
     close(srv->wake[1]);
+    if (srv->spare_fd >= 0)
+        close(srv->spare_fd);
     free(srv->slots);
     free(srv->queue);
     free(srv->threads);
@@ -362,13 +366,31 @@ static int slot_free(struct server *srv)
 }
 
 /*
+ * Out of descriptors: the connection waiting in the listen queue cannot
+ * even be accepted to be told so, and would hang until nginx gives up. The
+ * spare descriptor kept for this moment is given up to accept it and
+ * answer 503, then taken back. Returns 1 if one was refused this way.
+ */
+static int refuse_without_fds(struct server *srv)
+{
+    if (srv->spare_fd < 0)
+        return 0;
+    close(srv->spare_fd);
+    int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd >= 0)
+        refuse_connection(fd, "service unavailable: out of file descriptors");
+    srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return fd >= 0;
+}
+
+/*
  * Accepts what the listen queue holds: into free slots, or, when refusing
  * (every slot busy past the grace period), to answer 503 at once. Returns
  * the ms to wait before accepting again after an error, or 0.
  */
 static long accept_ready(struct server *srv, int refusing)
 {
-    unsigned refused = 0;
+    unsigned refused = 0, out_of_fds = 0;
     long backoff = 0;
     for (int n = 0; n < ACCEPT_BURST; n++) {
         int room = slot_free(srv);
@@ -384,7 +406,11 @@ static long accept_ready(struct server *srv, int refusing)
                 continue;
             if (atomic_load(&srv->stopping))
                 break; /* server_stop() shut the socket down */
-            /* EMFILE, ENOBUFS and friends: back off rather than spin. */
+            if ((errno == EMFILE || errno == ENFILE) && refuse_without_fds(srv)) {
+                out_of_fds++;
+                continue;
+            }
+            /* ENOBUFS and friends: back off rather than spin. */
             log_warn("accept failed: %s", strerror(errno));
             backoff = 100;
             break;
@@ -396,17 +422,17 @@ static long accept_ready(struct server *srv, int refusing)
         }
         configure_connection(srv, fd, peer.ss_family == AF_INET || peer.ss_family == AF_INET6);
         if (queue_connection(srv, fd) != 0) {
-            log_warn("cannot take a connection: %s", strerror(errno));
-            close(fd);
-            backoff = 100;
-            break;
+            /* No descriptor for the watchdog's dup: refused, not dropped. */
+            refuse_connection(fd, "service unavailable: out of file descriptors");
+            out_of_fds++;
         }
     }
-    if (refused > 0) {
-        atomic_fetch_add(&srv->app->stats->requests_rejected, refused);
+    if (refused > 0)
         log_warn("503 to %u connections: all %u request threads busy (--max-requests)",
                  refused, srv->nslots);
-    }
+    if (out_of_fds > 0)
+        log_warn("503 to %u connections: out of file descriptors", out_of_fds);
+    atomic_fetch_add(&srv->app->stats->requests_rejected, refused + out_of_fds);
     return backoff;
 }
 

@@ -12,7 +12,10 @@ TICK_MS=200
 # request on a busy machine.
 REQUEST_TIMEOUT=8
 
+TOKEN=hardening-token-0123456789
+
 setup_file() {
+    export SSE_PUBLISH_TOKEN=$TOKEN
     start_stack --tick-ms "$TICK_MS" --request-timeout "$REQUEST_TIMEOUT"
 }
 
@@ -28,6 +31,7 @@ teardown() {
 # idle_peer PREFIX: a TCP connection to the worker that sends nothing; the
 # process ends (status 0) when the worker closes it.
 idle_peer() {
+    # shellcheck disable=SC2016 # expanded by the inner shell
     bg_start "$1" timeout 120 bash -c 'cat <"/dev/tcp/127.0.0.1/$0"' "$WORKER_PORT"
 }
 
@@ -187,4 +191,45 @@ log_dropped_some() {
         "$BATS_TEST_TMPDIR/drain.out"
     bg_stop "$w"
     assert_equal "$(bg_exit "$w")" 0
+}
+
+# answered PREFIX...: every client has its response head (a status line).
+answered() {
+    local c
+    for c; do
+        [[ -s $c.head ]] || return 1
+    done
+}
+
+@test "under ulimit -n 64 every stream gets either its stream or a 503, and a publish still answers" {
+    # The worker raises its soft limit to the hard one; ulimit -n sets both.
+    local wrapper=$BATS_TEST_TMPDIR/worker-64 i
+    printf '%s\n' '#!/bin/sh' 'ulimit -n 64' "exec '$SSE_WORKER' \"\$@\"" >"$wrapper"
+    chmod +x "$wrapper"
+    SSE_WORKER=$wrapper stack_worker_restart --tick-ms 0
+    grep -q 'only 64 open files allowed: --max-streams lowered to' "$STACK_DIR/worker.log"
+    local -a clients=()
+    for i in $(seq 70); do
+        clients+=("$BATS_TEST_TMPDIR/s$i")
+        SSE_MAX_TIME=60 sse_client "$BATS_TEST_TMPDIR/s$i" "$BASE_URL/events?topic=fds"
+    done
+    wait_until 60 answered "${clients[@]}"
+    local ok=0 refused=0 c
+    for c in "${clients[@]}"; do
+        case $(http_status "$c.head") in
+            200) ok=$((ok + 1)) ;;
+            503) refused=$((refused + 1)); http_header "$c.head" Retry-After >/dev/null ;;
+            *) echo "unexpected: $(head -n 1 "$c.head")"; return 1 ;;
+        esac
+    done
+    echo "$ok streams, $refused refused"
+    ((ok >= 1 && refused >= 1 && ok + refused == 70))
+    # A publish is answered, and reaches every open stream.
+    run curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
+        -d topic=fds -d data=still-here "$BASE_URL/publish"
+    assert_output 200
+    for c in "${clients[@]}"; do
+        [[ $(http_status "$c.head") != 200 ]] || wait_until 10 sse_has "$c.out" 1
+    done
+    stack_worker_restart --tick-ms "$TICK_MS" --request-timeout "$REQUEST_TIMEOUT"
 }
