@@ -56,7 +56,7 @@ struct slot {
     int fd;                    /* the connection; the request owns it */
     int watch_fd;              /* a dup of fd, owned by the slot: see expire_late() */
     int expired;               /* the watchdog has cut it off */
-    unsigned long no;          /* request number, for the log */
+    unsigned long no;          /* request number once read (0 before), for the log */
     struct timespec deadline;  /* the whole request must be in by then */
 };
 
@@ -78,7 +78,7 @@ struct server {
     unsigned queue_head, queued;
     unsigned in_flight;        /* slots not free */
     int accept_waits;          /* the accept thread waits for a free slot */
-    unsigned long accepted;    /* request counter, accept thread only */
+    atomic_ulong requests;     /* requests read, to number them in the log */
     int spare_fd;              /* given up to accept one more at EMFILE */
 };
 
@@ -137,6 +137,8 @@ struct server *server_new(int listen_fd, const struct app *app, const struct ser
     srv->app = app;
     srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     atomic_init(&srv->stopping, 0);
+    atomic_init(&srv->requests, 0);
+    /* Both fail only for invalid arguments (EINVAL), which these are not. */
     pthread_attr_init(&srv->thread_attr);
     pthread_attr_setstacksize(&srv->thread_attr, REQUEST_STACK_KIB * 1024);
     pthread_mutex_init(&srv->lock, NULL);
@@ -221,17 +223,22 @@ static void release_slot(struct server *srv, unsigned index)
  * the listening socket -1 makes that fail at once, so the thread never
  * blocks on the real listening socket.
  */
-static void serve_slot(struct server *srv, int fd, unsigned long no)
+static void serve_slot(struct server *srv, struct slot *s)
 {
     FCGX_Request req;
     FCGX_InitRequest(&req, -1, 0);
-    req.ipcFd = fd;
+    req.ipcFd = s->fd; /* fd does not change while the slot runs */
     req.keepConnection = 1;
     if (FCGX_Accept_r(&req) != 0) {
-        log_debug("request %lu: no complete request, connection closed", no);
+        log_debug("a connection sent no complete request: closed");
         FCGX_Free(&req, 1);
         return;
     }
+    /* Numbered once read, so that probes and refused peers use no number. */
+    unsigned long no = atomic_fetch_add(&srv->requests, 1) + 1;
+    pthread_mutex_lock(&srv->lock);
+    s->no = no;
+    pthread_mutex_unlock(&srv->lock);
     if (router_serve(&req, srv->app, no))
         return; /* a stream: the delivery loop owns the connection now */
     /* Sends FCGI_END_REQUEST and closes the connection: nginx then ends the
@@ -247,9 +254,7 @@ static void *request_thread(void *arg)
     struct server *srv = arg;
     unsigned index;
     while (take_slot(srv, &index)) {
-        struct slot *s = &srv->slots[index];
-        /* fd and no do not change while the slot runs: read without lock. */
-        serve_slot(srv, s->fd, s->no);
+        serve_slot(srv, &srv->slots[index]);
         release_slot(srv, index);
     }
     return NULL;
@@ -303,11 +308,16 @@ static long expire_late(struct server *srv, struct timespec now, int how)
             continue;
         }
         if (shutdown(s->watch_fd, how) != 0 && errno != ENOTCONN)
-            log_warn("request %lu: cannot shut down its connection: %s", s->no,
-                     strerror(errno));
+            log_warn("cannot shut down a connection: %s", strerror(errno));
         s->expired = 1;
-        log_info("request %lu: not done within %u s, connection cut off", s->no,
-                 srv->timeout_s);
+        if (how == SHUT_RDWR)
+            log_info("request %lu: still running at stop, connection cut off", s->no);
+        else if (s->no)
+            log_info("request %lu: not done within %u s, connection cut off", s->no,
+                     srv->timeout_s);
+        else
+            log_info("a connection sent no complete request within %u s: cut off",
+                     srv->timeout_s);
     }
     pthread_mutex_unlock(&srv->lock);
     return next;
@@ -344,7 +354,7 @@ static int queue_connection(struct server *srv, int fd)
     while (srv->slots[i].state != SLOT_FREE)
         i++;
     srv->slots[i] = (struct slot){
-        .state = SLOT_QUEUED, .fd = fd, .watch_fd = watch_fd, .no = ++srv->accepted,
+        .state = SLOT_QUEUED, .fd = fd, .watch_fd = watch_fd, .no = 0,
         .deadline = monotime_in_ms((long)srv->timeout_s * 1000),
     };
     srv->queue[(srv->queue_head + srv->queued) % srv->nslots] = i;

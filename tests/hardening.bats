@@ -52,6 +52,34 @@ trickling_peer() {
         exit 3' "$WORKER_PORT"
 }
 
+# fcgi_pair NAME VALUE: a FastCGI name-value pair (both under 128 bytes).
+fcgi_pair() {
+    printf "\\x$(printf %02x "${#1}")\\x$(printf %02x "${#2}")%s%s" "$1" "$2"
+}
+
+# trickling_body_peer PREFIX: an authorised POST /publish whose head is
+# complete and whose body (100 bytes announced) comes one byte a second.
+# Ends like trickling_peer.
+trickling_body_peer() {
+    local params
+    params=$(fcgi_pair REQUEST_METHOD POST; fcgi_pair DOCUMENT_URI /publish
+             fcgi_pair CONTENT_TYPE application/x-www-form-urlencoded
+             fcgi_pair CONTENT_LENGTH 100
+             fcgi_pair HTTP_AUTHORIZATION "Bearer $TOKEN")
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    bg_start "$1" bash -c '
+        exec 3<>"/dev/tcp/127.0.0.1/$0" || exit 2
+        printf "\001\001\000\001\000\010\000\000\000\001\000\000\000\000\000\000" >&3
+        printf "\001\004\000\001\000\\x$(printf %02x "${#1}")\000\000%s" "$1" >&3
+        printf "\001\004\000\001\000\000\000\000\001\005\000\001\000\144\000\000" >&3
+        printf "topic=x&data=" >&3
+        for _ in $(seq 87); do
+            sleep 1
+            printf x >&3 || exit 0
+        done
+        exit 3' "$WORKER_PORT" "$params"
+}
+
 # serving: a new stream through nginx gets a tick, and /stats answers.
 serving() {
     local c=$BATS_TEST_TMPDIR/serving.$RANDOM
@@ -62,10 +90,12 @@ serving() {
     assert_output 200
 }
 
-@test "an idle and a trickling connection to the worker's port do not stop /events and /stats, and are closed after --request-timeout" {
+@test "idle and trickling connections to the worker's port do not stop /events and /stats, and are closed after --request-timeout" {
     local idle=$BATS_TEST_TMPDIR/idle trickle=$BATS_TEST_TMPDIR/trickle
+    local body=$BATS_TEST_TMPDIR/body-trickle
     idle_peer "$idle"
     trickling_peer "$trickle"
+    trickling_body_peer "$body"
     # Both are in: the worker holds a connection for each (beyond the
     # listen socket, a stream would show the same way).
     wait_until 10 bg_running "$idle"
@@ -74,13 +104,21 @@ serving() {
     # The two were still open while the others were served...
     bg_running "$idle"
     bg_running "$trickle"
+    bg_running "$body"
     # ...and are closed by the worker once their deadline has passed.
     bg_wait "$idle" $((REQUEST_TIMEOUT + 20))
     assert_equal "$(bg_exit "$idle")" 0
     bg_wait "$trickle" $((REQUEST_TIMEOUT + 20))
     [[ $(bg_exit "$trickle") != 3 ]]
-    run grep -c "not done within $REQUEST_TIMEOUT s, connection cut off" "$STACK_DIR/worker.log"
+    bg_wait "$body" $((REQUEST_TIMEOUT + 20))
+    [[ $(bg_exit "$body") != 3 ]]
+    # Two sent no complete request; the third's body never came.
+    run grep -c "a connection sent no complete request within $REQUEST_TIMEOUT s: cut off" \
+        "$STACK_DIR/worker.log"
     (( output >= 2 ))
+    run grep -c -E "request [0-9]+: not done within $REQUEST_TIMEOUT s, connection cut off" \
+        "$STACK_DIR/worker.log"
+    (( output >= 1 ))
     serving
 }
 
