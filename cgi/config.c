@@ -39,7 +39,8 @@ static const char usage[] =
 
 enum { OPT_SOCKET_MODE = 256, OPT_BACKLOG, OPT_HEARTBEAT, OPT_RETRY,
        OPT_TICK_MS, OPT_HISTORY, OPT_LOG_LEVEL, OPT_MAX_STREAMS, OPT_MAX_TOPICS,
-       OPT_MAX_BODY, OPT_PUBLIC_TOPICS, OPT_PUBLIC_MAX_BODY, OPT_TOKEN_FILE };
+       OPT_MAX_BODY, OPT_PUBLIC_TOPICS, OPT_PUBLIC_MAX_BODY, OPT_TOKEN_FILE, OPT_REQUEST_TIMEOUT,
+       OPT_MAX_REQUESTS };
 
 /* Options that take a value come first: each can also be set as SSE_<NAME>. */
 static const struct option options[] = {
@@ -57,6 +58,8 @@ static const struct option options[] = {
     { "public-topics", required_argument, NULL, OPT_PUBLIC_TOPICS },
     { "public-max-body", required_argument, NULL, OPT_PUBLIC_MAX_BODY },
     { "publish-token-file", required_argument, NULL, OPT_TOKEN_FILE },
+    { "request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT },
+    { "max-requests", required_argument, NULL, OPT_MAX_REQUESTS },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, 'V' },
     { NULL, 0, NULL, 0 },
@@ -121,6 +124,14 @@ static int set_number(struct config *cfg, int opt, const char *val)
         return parse_ulong(val, 10, 1, 64UL << 20, &cfg->max_body);
     case OPT_PUBLIC_MAX_BODY:
         return parse_ulong(val, 10, 1, 64UL << 20, &cfg->public_max_body);
+    case OPT_REQUEST_TIMEOUT:
+        if (parse_ulong(val, 10, 1, 3600, &v)) return -1;
+        cfg->request_timeout_s = (unsigned)v;
+        return 0;
+    case OPT_MAX_REQUESTS:
+        if (parse_ulong(val, 10, 1, 4096, &v)) return -1;
+        cfg->max_requests = (unsigned)v;
+        return 0;
     }
     return -1;
 }
@@ -159,6 +170,7 @@ static void set_defaults(struct config *cfg)
         .retry_ms = 3000, .tick_ms = 1000, .history = 1000, .max_streams = 10000,
         .max_topics = 16, .max_body = 65536, .public_max_body = 1024,
         .public_topics = "", .token_file = NULL, .log_level = LOG_INFO,
+        .request_timeout_s = 10, .max_requests = 64,
     };
 }
 

@@ -23,6 +23,8 @@ struct config {
     const char *public_topics; /* comma-separated, anonymous publishing allowed */
     const char *token_file;    /* --publish-token-file */
     enum log_level log_level;
+    unsigned request_timeout_s; /* per read, and for a whole request */
+    unsigned max_requests;     /* request threads; 503 past them */
 };
 
 enum config_result { CONFIG_RUN, CONFIG_EXIT_OK, CONFIG_EXIT_USAGE };

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "app.h"
 #include "auth.h"
@@ -24,41 +25,37 @@ static void ignore_signal(int sig)
 }
 
 /*
- * SIGPIPE would kill the process on a write to a closed connection: ignore
- * it and let the write report EPIPE. SIGTERM and SIGINT are blocked in every
- * thread and taken by one thread with sigwait(). They get a handler first,
- * because FCGX_Init installs its own flag-only SIGTERM handler when it finds
- * the default one, and a threaded worker would then never stop.
+ * Every signal the worker can be sent, and what it does:
+ * - SIGTERM, SIGINT: a clean stop. Blocked in every thread and taken by one
+ *   thread with sigwait().
+ * - SIGUSR1, SIGUSR2, SIGHUP: nothing (ignored). libfcgi's SIGUSR1 handler
+ *   sets a flag after which every libfcgi read and write fails, so the
+ *   worker would live on without serving anyone; the worker has no file to
+ *   reload on SIGHUP, and must not die of one when its terminal goes away.
+ * FCGX_Init installs flag-only handlers for SIGUSR1, SIGPIPE and SIGTERM
+ * (Debian's libfcgi even over dispositions set before it), so this runs
+ * after FCGX_Init and replaces them all.
+ * - SIGPIPE: ignored; a write to a closed connection reports EPIPE instead.
+ * - SIGQUIT: left at its default on purpose: it ends the worker with a core
+ *   dump, which is what an operator sends it for.
  */
 static int setup_signals(sigset_t *stop_signals)
 {
+    static const int ignored[] = { SIGPIPE, SIGUSR1, SIGUSR2, SIGHUP };
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sigemptyset(&sa.sa_mask);
     sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
+    for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++)
+        if (sigaction(ignored[i], &sa, NULL) != 0)
+            return -1;
     sa.sa_handler = ignore_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
+    if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0)
+        return -1;
     sigemptyset(stop_signals);
     sigaddset(stop_signals, SIGTERM);
     sigaddset(stop_signals, SIGINT);
     return pthread_sigmask(SIG_BLOCK, stop_signals, NULL);
-}
-
-struct stopper {
-    sigset_t signals;
-    struct server *srv;
-};
-
-static void *wait_for_stop(void *arg)
-{
-    struct stopper *st = arg;
-    int sig = 0;
-    sigwait(&st->signals, &sig);
-    log_info("%s received: closing every stream", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    server_stop(st->srv);
-    return NULL;
 }
 
 /* The publish token: SSE_PUBLISH_TOKEN, else --publish-token-file. */
@@ -76,57 +73,135 @@ static int load_token(const struct config *cfg, char **token)
     return 0;
 }
 
-static int run(struct app *app, int listen_fd, struct stopper *st)
-{
-    struct server *srv = server_new(listen_fd, app);
-    int err = 0;
-    struct ticker *ticker = srv ? ticker_start(app->hub, app->cfg->tick_ms, &err) : NULL;
+/*
+ * Everything the worker runs. worker_start() creates the parts in order
+ * (each uses only those before it: the hub, the delivery loop that writes
+ * its streams, the ticker that publishes to it, the server whose requests
+ * use all three, the thread that waits for a stop signal), and
+ * worker_teardown() undoes exactly what was created, in reverse. Every part
+ * has this one owner.
+ */
+struct worker {
+    struct stats stats;
+    struct app app;
+    char *token;
+    struct ticker *ticker;
+    struct server *srv;
+    sigset_t stop_signals;
     pthread_t stop_thread;
-    st->srv = srv;
-    if (!srv || err != 0 || pthread_create(&stop_thread, NULL, wait_for_stop, st) != 0) {
-        log_error("cannot start: out of memory or threads");
-        ticker_stop(ticker);
-        server_free(srv);
-        hub_close(app->hub);
-        delivery_stop(app->delivery, 0);
-        return 1;
-    }
-    unsigned left = server_run(srv);
-    pthread_join(stop_thread, NULL);
-    ticker_stop(ticker);
-    /* The hub is closed: each stream gets its goodbye and a clean end. */
-    delivery_stop(app->delivery, DELIVERY_GRACE_MS);
-    if (left > 0)
-        return -1; /* requests still use the hub: exit without freeing it */
-    server_free(srv);
-    log_info("stopped cleanly");
+    int stop_thread_started;
+};
+
+static void *wait_for_stop(void *arg)
+{
+    struct worker *w = arg;
+    int sig = 0;
+    if (sigwait(&w->stop_signals, &sig) != 0)
+        return NULL;
+    log_info("%s received: closing every stream", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    server_stop(w->srv);
+    return NULL;
+}
+
+static int worker_start(struct worker *w, const struct config *cfg, int listen_fd)
+{
+    struct hub_limits limits = { cfg->history, cfg->max_streams, cfg->max_topics };
+    struct server_limits server_limits = { cfg->max_requests, cfg->request_timeout_s };
+    int err = 0;
+    stats_init(&w->stats);
+    w->app = (struct app){ .cfg = cfg, .stats = &w->stats };
+    if (load_token(cfg, &w->token) != 0)
+        return -1;
+    w->app.publish_token = w->token;
+    if (!(w->app.hub = hub_new(&limits)) ||
+        !(w->app.delivery = delivery_start(w->app.hub, &w->stats, cfg->heartbeat_s)))
+        return -1;
+    w->ticker = ticker_start(w->app.hub, cfg->tick_ms, &err);
+    if (err != 0 || !(w->srv = server_new(listen_fd, &w->app, &server_limits)))
+        return -1;
+    if (pthread_create(&w->stop_thread, NULL, wait_for_stop, w) != 0)
+        return -1;
+    w->stop_thread_started = 1;
     return 0;
 }
 
-static int serve(const struct config *cfg, int listen_fd, struct stopper *st)
+/*
+ * In reverse. The server first: once server_run() has returned, no request
+ * thread is left to use the rest. Then the ticker, then the hub is closed so
+ * that every stream gets its goodbye, and the delivery loop sends it and
+ * ends them (waiting at most grace_ms for slow clients); last the hub.
+ */
+static void worker_teardown(struct worker *w, int grace_ms)
 {
-    struct stats stats;
-    stats_init(&stats);
-    struct hub_limits limits = { cfg->history, cfg->max_streams, cfg->max_topics };
-    struct app app = { .cfg = cfg, .stats = &stats, .hub = hub_new(&limits) };
-    char *token = NULL;
-    if (app.hub)
-        app.delivery = delivery_start(app.hub, &stats, cfg->heartbeat_s);
-    if (!app.delivery || load_token(cfg, &token) != 0) {
-        if (app.delivery) {
-            hub_close(app.hub);
-            delivery_stop(app.delivery, 0);
-        }
-        hub_free(app.hub);
-        return 1;
+    if (w->stop_thread_started) {
+        /* sigwait() is a cancellation point: this ends a stop thread that
+         * is still waiting (the server failed to start), and is a no-op on
+         * one that has already returned. */
+        pthread_cancel(w->stop_thread);
+        pthread_join(w->stop_thread, NULL);
     }
-    app.publish_token = token;
-    int rc = run(&app, listen_fd, st);
-    if (rc >= 0) {
-        hub_free(app.hub);
-        free(token);
+    server_free(w->srv);
+    ticker_stop(w->ticker);
+    if (w->app.delivery) {
+        hub_close(w->app.hub);
+        delivery_stop(w->app.delivery, grace_ms);
     }
-    return rc > 0 ? 1 : 0;
+    hub_free(w->app.hub);
+    free(w->token);
+}
+
+static int serve(const struct config *cfg, int listen_fd, const sigset_t *stop_signals)
+{
+    struct worker w = { .stop_signals = *stop_signals };
+    int rc = 1;
+    if (worker_start(&w, cfg, listen_fd) != 0)
+        log_error("cannot start: out of memory or threads");
+    else if (server_run(w.srv) >= 0)
+        rc = 0;
+    worker_teardown(&w, rc == 0 ? DELIVERY_GRACE_MS : 0);
+    if (rc == 0)
+        log_info("stopped cleanly");
+    return rc;
+}
+
+/* Descriptors the worker needs besides connections: stdio, the listening
+ * socket, pipes, epoll, eventfd, the spare one the server keeps for
+ * refusing at exhaustion, and some slack for libraries (ASan, resolver). */
+#define FD_BASE_NEED 32
+
+/*
+ * Every stream holds a descriptor, and a request in flight two (its
+ * connection and the watchdog's dup). The soft limit is often 1024 while
+ * the hard one is far higher: raise it. Then fit the stream and request
+ * limits under it, so that the stream limit's 503 comes before the
+ * descriptors run out and a publish still finds one.
+ */
+static void fit_to_fd_limit(struct config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+            log_info("open files limit raised from %llu to %llu", (unsigned long long)was,
+                     (unsigned long long)rl.rlim_cur);
+        else if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+            return;
+    }
+    unsigned long long room = rl.rlim_cur > FD_BASE_NEED ? rl.rlim_cur - FD_BASE_NEED : 0;
+    if (2ULL * cfg->max_requests > room / 2) {
+        cfg->max_requests = room / 8 > 0 ? (unsigned)(room / 8) : 1;
+        log_warn("only %llu open files allowed: --max-requests lowered to %u",
+                 (unsigned long long)rl.rlim_cur, cfg->max_requests);
+    }
+    room = room > 2ULL * cfg->max_requests ? room - 2ULL * cfg->max_requests : 1;
+    if (cfg->max_streams > room) {
+        cfg->max_streams = (unsigned)room;
+        log_warn("only %llu open files allowed: --max-streams lowered to %u",
+                 (unsigned long long)rl.rlim_cur, cfg->max_streams);
+    }
 }
 
 int main(int argc, char **argv)
@@ -138,17 +213,21 @@ int main(int argc, char **argv)
     case CONFIG_RUN: break;
     }
     log_set_level(cfg.log_level);
-    struct stopper st = { .srv = NULL };
-    if (setup_signals(&st.signals) != 0 || FCGX_Init() != 0) {
+    sigset_t stop_signals;
+    if (FCGX_Init() != 0 || setup_signals(&stop_signals) != 0) {
         log_error("cannot initialise signals or libfcgi");
         return 1;
     }
+    fit_to_fd_limit(&cfg);
     int fd = listener_open(&cfg);
     if (fd < 0)
         return 1;
     log_info("sse-worker %s: heartbeat %u s, retry %lu ms, history %u",
              SSE_VERSION, cfg.heartbeat_s, cfg.retry_ms, cfg.history);
-    int rc = serve(&cfg, fd, &st);
+    if (log_start() != 0)
+        log_warn("no log writer thread: logging may block when stderr does");
+    int rc = serve(&cfg, fd, &stop_signals);
+    log_stop();
     listener_close(fd, &cfg);
     return rc;
 }

@@ -103,14 +103,6 @@ static const struct route *find_route(const char *path)
     return NULL;
 }
 
-int router_is_quick(FCGX_Request *req)
-{
-    char buf[256];
-    const char *method = FCGX_GetParam("REQUEST_METHOD", req->envp);
-    return method && strcmp(method, "GET") == 0 &&
-           strcmp(request_path(req, buf, sizeof buf), "/events") == 0;
-}
-
 int router_serve(FCGX_Request *req, const struct app *app, unsigned long no)
 {
     char buf[256];

@@ -14,11 +14,4 @@
  */
 int router_serve(FCGX_Request *req, const struct app *app, unsigned long no);
 
-/*
- * Is this a request the accept thread may answer itself? A stream's
- * handshake (GET /events) only subscribes and writes a short head, so it
- * costs less than starting a thread for it; everything else gets a thread.
- */
-int router_is_quick(FCGX_Request *req);
-
 #endif

@@ -1,10 +1,10 @@
 /*
- * server: accepts FastCGI requests. A stream's handshake is answered in the
- * accept thread (it only subscribes and writes a short head before handing
- * the connection to the delivery loop); every other request gets its own
- * short-lived thread, as in libfcgi's examples/threaded.c but with a thread
- * per request rather than a fixed pool, so a slow publisher never holds up
- * the others.
+ * server: accepts FastCGI connections and answers their requests. One
+ * accept thread only accepts (it never reads from a peer, so a silent or
+ * slow one cannot hold it up) and queues each connection for a fixed pool
+ * of request threads, which read the request with libfcgi and answer it, or
+ * hand a stream to the delivery loop. Requests in flight are bounded by the
+ * pool, and each by a deadline.
  */
 #ifndef SSE_SERVER_H
 #define SSE_SERVER_H
@@ -13,18 +13,26 @@
 
 struct server;
 
-struct server *server_new(int listen_fd, const struct app *app);
+struct server_limits {
+    unsigned max_requests;  /* request threads: requests read or answered at once */
+    unsigned timeout_s;     /* each read and write, and a whole request */
+};
+
+/* Makes listen_fd non-blocking. Returns NULL after logging why. */
+struct server *server_new(int listen_fd, const struct app *app, const struct server_limits *lim);
 
 /*
- * Accepts requests until server_stop(), then waits for the request threads
- * to end. Returns how many are still running after the grace period (0 on a
- * clean stop).
+ * Starts the request threads and accepts requests until server_stop(); then
+ * waits for the requests in flight, cuts off those still running after a
+ * grace period, and joins every thread. Returns how many were cut off, or
+ * -1 if the request threads could not be started.
  */
-unsigned server_run(struct server *srv);
+int server_run(struct server *srv);
 
-/* Stops accepting and closes the hub, which ends every stream. Thread-safe. */
+/* Stops accepting. Thread-safe, and safe from the stop thread. */
 void server_stop(struct server *srv);
 
+/* Frees a server whose server_run() has returned (or never ran). */
 void server_free(struct server *srv);
 
 #endif

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "log.h"
 #include "monotime.h"
 
 void stats_init(struct stats *s)
@@ -12,6 +13,7 @@ void stats_init(struct stats *s)
     atomic_init(&s->streams_rejected, 0);
     atomic_init(&s->delivered, 0);
     atomic_init(&s->publish_rejected, 0);
+    atomic_init(&s->requests_rejected, 0);
 }
 
 static double uptime_seconds(const struct stats *s)
@@ -48,7 +50,8 @@ int stats_json(struct strbuf *out, struct stats *s, struct hub *hub)
         strbuf_printf(out,
                       "{\"uptime\":%.3f,\"streams\":%zu,\"streams_total\":%llu,"
                       "\"streams_rejected\":%llu,\"published\":%llu,\"delivered\":%llu,"
-                      "\"dropped\":%llu,\"publish_rejected\":%llu,\"history\":%zu,"
+                      "\"dropped\":%llu,\"publish_rejected\":%llu,\"requests_rejected\":%llu,"
+                      "\"log_dropped\":%llu,\"history\":%zu,"
                       "\"topics\":{%s}}\n",
                       uptime_seconds(s), totals.subscribers,
                       (unsigned long long)atomic_load(&s->streams_total),
@@ -57,7 +60,8 @@ int stats_json(struct strbuf *out, struct stats *s, struct hub *hub)
                       (unsigned long long)atomic_load(&s->delivered),
                       (unsigned long long)totals.lagged,
                       (unsigned long long)atomic_load(&s->publish_rejected),
-                      totals.kept, topics.ptr ? topics.ptr : "") != 0;
+                      (unsigned long long)atomic_load(&s->requests_rejected),
+                      log_dropped(), totals.kept, topics.ptr ? topics.ptr : "") != 0;
     strbuf_free(&topics);
     return failed ? -1 : 0;
 }
@@ -104,6 +108,12 @@ int stats_prometheus(struct strbuf *out, struct stats *s, struct hub *hub)
                "Streams ended for falling behind the history.", (double)totals.lagged) ||
         metric(out, "sse_publish_rejected_total", "counter", "Publishes refused with 4xx.",
                (double)atomic_load(&s->publish_rejected)) ||
+        metric(out, "sse_requests_rejected_total", "counter",
+               "Connections refused with 503: every request thread busy.",
+               (double)atomic_load(&s->requests_rejected)) ||
+        metric(out, "sse_log_dropped_total", "counter",
+               "Log lines dropped because stderr was not taking them.",
+               (double)log_dropped()) ||
         metric(out, "sse_history_events", "gauge", "Events kept for replay.",
                (double)totals.kept) ||
         strbuf_puts(out, "# HELP sse_topic_streams Open streams per topic.\n"

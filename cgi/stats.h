@@ -14,6 +14,7 @@ struct stats {
     atomic_ullong streams_rejected;   /* 503: too many streams */
     atomic_ullong delivered;          /* event frames written to clients */
     atomic_ullong publish_rejected;   /* publishes answered 4xx */
+    atomic_ullong requests_rejected;  /* 503: every request thread busy */
 };
 
 void stats_init(struct stats *s);
