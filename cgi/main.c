@@ -110,6 +110,12 @@ static int serve(const struct config *cfg, int listen_fd, struct stopper *st)
     struct hub_limits limits = { cfg->history, cfg->max_streams, cfg->max_topics };
     struct app app = { .cfg = cfg, .stats = &stats, .hub = hub_new(&limits) };
     char *token = NULL;
+    struct access access;
+    if (access_init(&access, cfg) != 0) {
+        hub_free(app.hub);
+        return 1;
+    }
+    app.access = &access;
     if (app.hub)
         app.delivery = delivery_start(app.hub, &stats, cfg->heartbeat_s);
     if (!app.delivery || load_token(cfg, &token) != 0) {
@@ -118,6 +124,7 @@ static int serve(const struct config *cfg, int listen_fd, struct stopper *st)
             delivery_stop(app.delivery, 0);
         }
         hub_free(app.hub);
+        access_fini(&access);
         return 1;
     }
     app.publish_token = token;
@@ -125,6 +132,7 @@ static int serve(const struct config *cfg, int listen_fd, struct stopper *st)
     if (rc >= 0) {
         hub_free(app.hub);
         free(token);
+        access_fini(&access);
     }
     return rc > 0 ? 1 : 0;
 }

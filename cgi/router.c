@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "cors.h"
 #include "log.h"
 #include "publish.h"
 #include "response.h"
@@ -46,6 +47,20 @@ static void serve_stats(FCGX_Request *req, const struct app *app, int prometheus
     strbuf_free(&body);
 }
 
+/* Pages on other origins (cors.h): preflights are answered here; other
+ * answers of /events and /publish get their CORS lines first. */
+static int serve_cors(FCGX_Request *req, const struct app *app, const char *path,
+                      unsigned long no)
+{
+    int events = strcmp(path, "/events") == 0;
+    if (!events && strcmp(path, "/publish") != 0)
+        return 0;
+    if (cors_preflight(req, app->cfg->cors_origins, events ? "GET" : "POST", no))
+        return 1;
+    cors_write_headers(req, app->cfg->cors_origins);
+    return 0;
+}
+
 int router_is_quick(FCGX_Request *req)
 {
     char buf[256];
@@ -58,6 +73,8 @@ int router_serve(FCGX_Request *req, const struct app *app, unsigned long no)
 {
     char buf[256];
     const char *path = request_path(req, buf, sizeof buf);
+    if (serve_cors(req, app, path, no))
+        return 0;
     if (strcmp(path, "/events") == 0)
         return stream_serve(req, app, no);
     if (strcmp(path, "/publish") == 0) {
