@@ -234,6 +234,12 @@ page_resumed_with_its_last_id() {
     (($(stat -c %s "$png") < 300 * 1024))
 }
 
+@test "the page loads with no console error, no failed request and no request for /favicon.ico" {
+    scenario quiet
+    run grep -c 'GET /favicon.ico' "$STACK_DIR/nginx-access.log"
+    assert_output 0
+}
+
 @test "the worker reported no memory error during the browser tests" {
     worker_log_clean "$STACK_DIR"
 }

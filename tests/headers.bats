@@ -198,24 +198,37 @@ teardown() {
 }
 
 @test "nginx serves the demo page at / and its script opens an EventSource on /events" {
-    local page=$BATS_TEST_TMPDIR/index.html script=$BATS_TEST_TMPDIR/app.js
+    local page=$BATS_TEST_TMPDIR/index.html scripts=$BATS_TEST_TMPDIR/scripts
     run curl -sS --max-time 10 -D "$page.head" -o "$page" "$BASE_URL/"
     assert_success
     run http_status "$page.head"
     assert_output 200
     run http_header "$page.head" Content-Type
     assert_output --regexp '^text/html'
-    run grep -c '<script src="app.js"' "$page"
+    run grep -c '<script type="module" src="app.js"' "$page"
     assert_output 1
 
-    run curl -sS --max-time 10 -D "$script.head" -o "$script" "$BASE_URL/app.js"
-    assert_success
-    run http_status "$script.head"
-    assert_output 200
-    run http_header "$script.head" Content-Type
-    assert_output --regexp '^application/javascript'
+    # app.js and every module it imports: a browser runs a module only when
+    # it comes as JavaScript.
+    mkdir -p "$scripts"
+    local todo=(app.js) name seen=" "
+    while ((${#todo[@]} > 0)); do
+        name=${todo[0]}
+        todo=("${todo[@]:1}")
+        [[ $seen != *" $name "* ]] || continue
+        seen+="$name "
+        run curl -sS --max-time 10 -D "$scripts/$name.head" -o "$scripts/$name" "$BASE_URL/$name"
+        assert_success
+        run http_status "$scripts/$name.head"
+        assert_output 200
+        run http_header "$scripts/$name.head" Content-Type
+        assert_output --regexp '^application/javascript'
+        mapfile -t -O "${#todo[@]}" todo < <(sed -n 's|^import .* from "\./\([a-z-]*\.js\)";$|\1|p' "$scripts/$name")
+    done
+    [[ $seen == *" sse-parse.js "* && $seen == *" connection.js "* ]]
     # tests/browser.bats watches a real browser open it; here, that it is there.
-    run grep -cE 'new EventSource\(|"/events\?"' "$script"
+    cat "$scripts"/*.js >"$BATS_TEST_TMPDIR/all.js"
+    run grep -cE 'new EventSource\(|"/events\?"' "$BATS_TEST_TMPDIR/all.js"
     assert_output 2
 }
 

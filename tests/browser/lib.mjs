@@ -86,7 +86,7 @@ export function text(page, selector) {
 //   log:    the log's events, oldest first: { type, id, data } as
 //           EventSource dispatched them;
 //   wire:   the wire view's dispatched frames, oldest first, rebuilt from the
-//           raw lines it shows (not from what app.js concluded): type from
+//           raw lines it shows (not from what the page concluded): type from
 //           "event:", id from "id:", data from the "data:" lines joined with
 //           "\n", as the standard says; plus the lines and their line ends;
 //   frames: every wire view entry, oldest first: { kind, text };

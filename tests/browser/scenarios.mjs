@@ -244,6 +244,32 @@ export const scenarios = {
     await expectResumed(page, lastId, parsePublished(await told("published")));
   },
 
+  // The page loads with nothing wrong in the console: no error, no failed
+  // request (a missing /favicon.ico would be one), no module refused.
+  async quiet(browser) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const problems = [];
+    page.on("console", (m) => {
+      if (m.type() === "error" || m.type() === "warning") problems.push(`console ${m.type()}: ${m.text()}`);
+    });
+    page.on("pageerror", (err) => problems.push(`uncaught: ${err.message}`));
+    page.on("requestfailed", (r) => {
+      // The streams are aborted when the scenario closes the page: not a failure.
+      if (!r.url().includes("/events?")) problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`);
+    });
+    page.on("response", (r) => {
+      if (r.status() >= 400) problems.push(`${r.status()} for ${r.url()}`);
+    });
+    await page.goto(BASE_URL + "/");
+    await waitFor(page, "the EventSource is OPEN and two ticks are in the log", () =>
+      document.getElementById("state").dataset.state === "OPEN" &&
+      document.querySelectorAll('#log li.event[data-type="tick"]').length >= 2, null, 15000);
+    assert.deepEqual(problems, []);
+    // The icon is in the page: the browser never asks for /favicon.ico.
+    assert.equal(await page.evaluate(() => document.querySelector('link[rel="icon"]')?.href.startsWith("data:")), true);
+  },
+
   // A picture of the page at work, for the README.
   async screenshot(browser, path) {
     const page = await openPage(browser);
