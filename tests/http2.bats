@@ -113,6 +113,11 @@ h2_client() {
     bg_running "$c"
 }
 
+@test "the page names this HTTPS port for the link it offers when a tab is stuck over HTTP/1.1" {
+    run curl -sS --fail --max-time 5 "$BASE_URL/"
+    assert_output --partial "<meta name=\"sse-https-port\" content=\"$TLS_PORT\">"
+}
+
 @test "the worker reported no memory error during the HTTP/2 tests" {
     stop_worker "$STACK_DIR"
     worker_log_clean "$STACK_DIR"

@@ -113,8 +113,9 @@ export const scenarios = {
     });
     assert.equal(note.state, "CONNECTING");
     assert.match(note.text, /at most 6 connections/);
-    const host = new URL(BASE_URL).hostname;
-    assert.equal(note.href, `https://${host}:8443/`, "the link is this page over HTTPS");
+    // This page over HTTPS: the test stack's TLS port, which nginx wrote
+    // into the page's <meta name="sse-https-port"> (render-nginx-conf).
+    assert.equal(note.href, `${HTTPS_URL}/`, "the link is this page over HTTPS");
     // A tab closes: its connections go to the waiting tab, the note goes.
     await tabs[0].close();
     await isOpen(fourth);
