@@ -9,8 +9,9 @@
 #include "log.h"
 #include "response.h"
 
-/* Tokens are short; a cookie value longer than this is not one of ours. */
-#define TOKEN_MAX 8192
+/* Tokens are short (Mercure's are a few hundred bytes); a cookie value
+ * longer than this is not one of ours. It is copied on the stack. */
+#define TOKEN_MAX 4096
 
 /* The whole file, less trailing line ends: keys may hold any other byte. */
 static int read_key_file(const char *path, unsigned char **key, size_t *len)

@@ -90,7 +90,9 @@ int cors_preflight(FCGX_Request *req, const char *list, const char *allow_method
         !FCGX_GetParam("HTTP_ACCESS_CONTROL_REQUEST_METHOD", req->envp))
         return 0;
     struct strbuf sb = STRBUF_INIT;
-    if (cors_response_headers(&sb, list, origin) != 0 || !sb.ptr || !strstr(sb.ptr, "Allow-Origin")) {
+    int allowed = cors_response_headers(&sb, list, origin) == 0 && sb.ptr &&
+                  strstr(sb.ptr, "Access-Control-Allow-Origin");
+    if (!allowed) {
         log_info("request %lu: 403 preflight from origin '%.200s'", no, origin);
         response_line(req->out, "403 Forbidden", sb.ptr,
                       "forbidden: this origin may not make cross-origin requests here "
