@@ -68,7 +68,7 @@ result_or_driver_gone() {
 
 result() {
     local file=$DRIVER_DIR/result-$BATS_TEST_NUMBER
-    wait_until 90 result_or_driver_gone
+    wait_until 150 result_or_driver_gone
     if [[ ! -f $file ]]; then
         echo "the browser driver stopped:"
         cat "$DRIVER_DIR/driver.log"

@@ -182,3 +182,6 @@ export const scenarios = {
     await hasEvent(page, id, data);
   },
 };
+
+// 20 tabs start 20 renderers: on a busy 2-core machine that takes a while.
+scenarios["tabs-h2"].timeoutMs = 120000;
