@@ -147,15 +147,7 @@ teardown() {
     done
 }
 
-@test "docker stop ends the worker cleanly with status 0" {
-    local id
-    id=$(compose ps -q worker)
-    run compose stop -t 15 worker
-    assert_success
-    run docker inspect -f '{{.State.ExitCode}}' "$id"
-    assert_output 0
-}
-
+# Before the stop test below, which ends the worker.
 @test "the HTTPS port serves the page and a stream over HTTP/2 with the certificate made at start" {
     local https=https://$SSE_HTTPS_PORT head=$BATS_TEST_TMPDIR/head
     # -k: the certificate is the self-signed one the image made; its name
@@ -172,4 +164,13 @@ teardown() {
     assert_failure
     run compose exec -T nginx openssl x509 -in /etc/nginx/tls/localhost.crt -noout -ext subjectAltName
     assert_output --partial 'DNS:localhost'
+}
+
+@test "docker stop ends the worker cleanly with status 0" {
+    local id
+    id=$(compose ps -q worker)
+    run compose stop -t 15 worker
+    assert_success
+    run docker inspect -f '{{.State.ExitCode}}' "$id"
+    assert_output 0
 }
