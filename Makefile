@@ -149,5 +149,11 @@ bench-quick: bench-deps
 	@tests/bench/run-bench --quick
 # ---- end of benchmark -------------------------------------------------------
 
+# ---- Private topics and JWTs (cgi/jwt_auth.c, cgi/access.c) ---------------
+# libjwt checks a token's signature; jansson (which libjwt itself uses)
+# reads its claims. Debian: libjwt-dev, libjansson-dev (scripts/ensure-deps).
+LDLIBS += -ljwt -ljansson
+# ---- end of private topics --------------------------------------------------
+
 clean:
 	rm -rf $(BUILD) .run

@@ -2,6 +2,7 @@
 #ifndef SSE_APP_H
 #define SSE_APP_H
 
+#include "access.h"
 #include "config.h"
 #include "delivery.h"
 #include "hub.h"
@@ -13,6 +14,7 @@ struct app {
     struct stats *stats;
     struct delivery *delivery;   /* writes the open streams */
     const char *publish_token;   /* NULL: only public topics accept publishes */
+    const struct access *access; /* private topics and JWTs */
 };
 
 #endif

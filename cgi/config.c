@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include "cors.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
@@ -29,6 +31,21 @@ static const char usage[] =
     "      --public-max-body BYTES  body limit for anonymous publishes (default 1024)\n"
     "      --publish-token-file FILE  the bearer token publishers must send; or put\n"
     "                          the token itself in SSE_PUBLISH_TOKEN\n"
+    "      --max-requests N    requests read at once (a thread each); past them\n"
+    "                          new connections get 503 (default 64)\n"
+    "      --request-timeout SEC  longest a request may take to arrive, and any\n"
+    "                          read or write of it (default 10)\n"
+    "      --cors-origins LIST  origins whose pages may subscribe and publish:\n"
+    "                          exact origins (https://app.example:8443,...), which\n"
+    "                          may also send cookies, or * for any (no cookies);\n"
+    "                          default: none, same origin only\n"
+    "      --private-topics T  comma-separated topics that need a subscriber token\n"
+    "                          (a JWT); name* for every topic starting with name,\n"
+    "                          * for all (default: none)\n"
+    "      --jwt-key-file FILE  the HS256 key of those tokens (also accepted by\n"
+    "                          /publish); or put the key itself in SSE_JWT_KEY\n"
+    "      --auth-cookie NAME  the cookie that may carry the token (default\n"
+    "                          mercureAuthorization)\n"
     "      --log-level LEVEL   error, warn, info or debug (default info)\n"
     "  -h, --help              this text\n"
     "  -V, --version           the version\n"
@@ -40,7 +57,7 @@ static const char usage[] =
 enum { OPT_SOCKET_MODE = 256, OPT_BACKLOG, OPT_HEARTBEAT, OPT_RETRY,
        OPT_TICK_MS, OPT_HISTORY, OPT_LOG_LEVEL, OPT_MAX_STREAMS, OPT_MAX_TOPICS,
        OPT_MAX_BODY, OPT_PUBLIC_TOPICS, OPT_PUBLIC_MAX_BODY, OPT_TOKEN_FILE, OPT_REQUEST_TIMEOUT,
-       OPT_MAX_REQUESTS };
+       OPT_MAX_REQUESTS, OPT_CORS_ORIGINS, OPT_PRIVATE_TOPICS, OPT_JWT_KEY_FILE, OPT_AUTH_COOKIE };
 
 /* Options that take a value come first: each can also be set as SSE_<NAME>. */
 static const struct option options[] = {
@@ -60,6 +77,10 @@ static const struct option options[] = {
     { "publish-token-file", required_argument, NULL, OPT_TOKEN_FILE },
     { "request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT },
     { "max-requests", required_argument, NULL, OPT_MAX_REQUESTS },
+    { "cors-origins", required_argument, NULL, OPT_CORS_ORIGINS },
+    { "private-topics", required_argument, NULL, OPT_PRIVATE_TOPICS },
+    { "jwt-key-file", required_argument, NULL, OPT_JWT_KEY_FILE },
+    { "auth-cookie", required_argument, NULL, OPT_AUTH_COOKIE },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, 'V' },
     { NULL, 0, NULL, 0 },
@@ -136,8 +157,42 @@ static int set_number(struct config *cfg, int opt, const char *val)
     return -1;
 }
 
+/* A cookie name is an HTTP token (RFC 6265): no separators, no blanks. */
+static int cookie_name_valid(const char *name)
+{
+    if (!name[0])
+        return 0;
+    for (const char *p = name; *p; p++)
+        if (*p <= ' ' || *p >= 0x7f || strchr("()<>@,;:\\\"/[]?={}", *p))
+            return 0;
+    return 1;
+}
+
+/* The options of cross-origin pages and private topics (cors.h, access.h). */
+static int set_access_option(struct config *cfg, int opt, const char *val)
+{
+    switch (opt) {
+    case OPT_CORS_ORIGINS:
+        cfg->cors_origins = val;
+        return cors_origins_valid(val) ? 0 : -1;
+    case OPT_PRIVATE_TOPICS:
+        cfg->private_topics = val;
+        return 0;
+    case OPT_JWT_KEY_FILE:
+        cfg->jwt_key_file = val[0] ? val : NULL;
+        return 0;
+    case OPT_AUTH_COOKIE:
+        cfg->auth_cookie = val;
+        return cookie_name_valid(val) ? 0 : -1;
+    }
+    return 1; /* not one of these */
+}
+
 static int set_option(struct config *cfg, int opt, const char *val)
 {
+    int rc = set_access_option(cfg, opt, val);
+    if (rc <= 0)
+        return rc;
     if (opt == 'l') {
         cfg->listen = val[0] ? val : NULL;
         return 0;
@@ -171,6 +226,8 @@ static void set_defaults(struct config *cfg)
         .max_topics = 16, .max_body = 65536, .public_max_body = 1024,
         .public_topics = "", .token_file = NULL, .log_level = LOG_INFO,
         .request_timeout_s = 10, .max_requests = 64,
+        .cors_origins = "", .private_topics = "", .jwt_key_file = NULL,
+        .auth_cookie = "mercureAuthorization",
     };
 }
 

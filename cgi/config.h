@@ -22,6 +22,10 @@ struct config {
     unsigned long public_max_body; /* the same for anonymous publishes */
     const char *public_topics; /* comma-separated, anonymous publishing allowed */
     const char *token_file;    /* --publish-token-file */
+    const char *cors_origins;  /* "", "*" or comma-separated exact origins */
+    const char *private_topics; /* comma-separated; "prefix*" and "*" too */
+    const char *jwt_key_file;  /* --jwt-key-file (or the key in SSE_JWT_KEY) */
+    const char *auth_cookie;   /* the cookie that may carry a subscriber's JWT */
     enum log_level log_level;
     unsigned request_timeout_s; /* per read, and for a whole request */
     unsigned max_requests;     /* request threads; 503 past them */

@@ -85,6 +85,8 @@ struct worker {
     struct stats stats;
     struct app app;
     char *token;
+    struct access access;       /* private topics and JWTs (access.h) */
+    int access_ready;
     struct ticker *ticker;
     struct server *srv;
     sigset_t stop_signals;
@@ -113,6 +115,10 @@ static int worker_start(struct worker *w, const struct config *cfg, int listen_f
     if (load_token(cfg, &w->token) != 0)
         return -1;
     w->app.publish_token = w->token;
+    if (access_init(&w->access, cfg) != 0)
+        return -1;
+    w->access_ready = 1;
+    w->app.access = &w->access;
     if (!(w->app.hub = hub_new(&limits)) ||
         !(w->app.delivery = delivery_start(w->app.hub, &w->stats, cfg->heartbeat_s)))
         return -1;
@@ -147,6 +153,8 @@ static void worker_teardown(struct worker *w, int grace_ms)
         delivery_stop(w->app.delivery, grace_ms);
     }
     hub_free(w->app.hub);
+    if (w->access_ready)
+        access_fini(&w->access);
     free(w->token);
 }
 

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "array_len.h"
+#include "access.h"
 #include "auth.h"
 #include "form.h"
 #include "log.h"
@@ -29,6 +30,8 @@ struct publish {
     const struct app *app;
     unsigned long no;
     int authenticated;
+    int by_jwt;               /* authenticated by a JWT: only its topics */
+    struct jwt_grants grants; /* what that JWT grants */
     struct form fields;
     char *body;
     size_t body_len;
@@ -58,17 +61,43 @@ static const char *param(const struct publish *p, const char *name)
     return FCGX_GetParam(name, p->req->envp);
 }
 
+/* Not the static token: a JWT (access.h), which grants its mercure.publish
+ * topics only; checked with the topics in check_jwt_topics. */
+static int check_jwt(struct publish *p, const char *header)
+{
+    if (!p->app->access->key)
+        return reject(p, "401 Unauthorized", "WWW-Authenticate: Bearer\r\n",
+                      "unauthorized: wrong or malformed bearer token");
+    enum jwt_status st = access_bearer_jwt(p->app->access, header, &p->grants);
+    if (st == JWT_NO_MEMORY)
+        return reject(p, "503 Service Unavailable", "Retry-After: 5\r\n", "out of memory");
+    if (st != JWT_VALID)
+        return reject(p, "401 Unauthorized", "WWW-Authenticate: Bearer error=\"invalid_token\"\r\n",
+                      "unauthorized: not the publish token, and %s", jwt_status_str(st));
+    p->by_jwt = 1;
+    return 0;
+}
+
+static int check_jwt_topics(struct publish *p, const struct sse_str *topics, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!jwt_grants_allow(p->grants.publish, p->grants.npublish, topics[i].ptr))
+            return reject(p, "403 Forbidden", NULL,
+                          "forbidden: the token does not grant publishing to topic '%s'",
+                          topics[i].ptr);
+    return 0;
+}
+
 /* A wrong token is refused outright; no token at all means "anonymous". */
 static int check_token(struct publish *p)
 {
     const char *header = param(p, "HTTP_AUTHORIZATION");
     if (!header)
         return 0;
-    if (!auth_bearer_ok(header, p->app->publish_token))
-        return reject(p, "401 Unauthorized", "WWW-Authenticate: Bearer\r\n",
-                      "unauthorized: wrong or malformed bearer token");
     p->authenticated = 1;
-    return 0;
+    if (auth_bearer_ok(header, p->app->publish_token))
+        return 0;
+    return check_jwt(p, header);
 }
 
 static int media_type_is(const char *content_type, const char *want)
@@ -220,7 +249,7 @@ static int is_public(const char *list, const char *topic)
 static int check_permission(struct publish *p, const struct sse_str *topics, size_t n)
 {
     if (p->authenticated)
-        return 0;
+        return p->by_jwt ? check_jwt_topics(p, topics, n) : 0;
     for (size_t i = 0; i < n; i++)
         if (!is_public(p->app->cfg->public_topics, topics[i].ptr))
             return reject(p, "401 Unauthorized", "WWW-Authenticate: Bearer\r\n",
@@ -349,9 +378,11 @@ static void publish_fields(struct publish *p)
 
 void publish_serve(FCGX_Request *req, const struct app *app, unsigned long no)
 {
-    struct publish p = { .req = req, .app = app, .no = no, .fields = FORM_INIT };
+    struct publish p = { .req = req, .app = app, .no = no, .fields = FORM_INIT,
+                         .grants = JWT_GRANTS_INIT };
     if (check_token(&p) == 0 && collect_fields(&p) == 0)
         publish_fields(&p);
     form_free(&p.fields);
     free(p.body);
+    jwt_grants_free(&p.grants);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "array_len.h"
+#include "cors.h"
 #include "log.h"
 #include "publish.h"
 #include "response.h"
@@ -41,6 +42,20 @@ static int serve_stats(FCGX_Request *req, const struct app *app, int prometheus)
     else
         response_body(req->out, "application/json", body.ptr, body.len);
     strbuf_free(&body);
+    return 0;
+}
+
+/* Pages on other origins (cors.h): preflights are answered here; other
+ * answers of /events and /publish get their CORS lines first. */
+static int serve_cors(FCGX_Request *req, const struct app *app, const char *path,
+                      unsigned long no)
+{
+    int events = strcmp(path, "/events") == 0;
+    if (!events && strcmp(path, "/publish") != 0)
+        return 0;
+    if (cors_preflight(req, app->cfg->cors_origins, events ? "GET" : "POST", no))
+        return 1;
+    cors_write_headers(req, app->cfg->cors_origins);
     return 0;
 }
 
@@ -107,6 +122,8 @@ int router_serve(FCGX_Request *req, const struct app *app, unsigned long no)
 {
     char buf[256];
     const char *path = request_path(req, buf, sizeof buf);
+    if (serve_cors(req, app, path, no))
+        return 0;
     const struct route *route = find_route(path);
     if (!route) {
         log_info("request %lu: 404 for %.200s", no, path);

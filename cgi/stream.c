@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access.h"
 #include "delivery.h"
 #include "form.h"
 #include "log.h"
@@ -190,7 +191,7 @@ int stream_serve(FCGX_Request *req, const struct app *app, unsigned long no)
         response_line(req->out, "400 Bad Request", NULL, too_big);
     } else if (qs && form_parse(&query, qs, strlen(qs)) != FORM_OK) {
         response_line(req->out, "400 Bad Request", NULL, "malformed query string");
-    } else {
+    } else if (access_check_subscribe(req, app->access, &query, STREAM_DEFAULT_TOPIC, no) == 0) {
         handed_over = serve_get(req, app, no, &query);
     }
     form_free(&query);

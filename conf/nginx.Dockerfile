@@ -5,9 +5,9 @@
 # the locations in snippets/, and a server block that serves www/.
 
 FROM debian:bookworm-slim
-# curl: the compose health check.
+# curl: the compose health check; openssl: the self-signed certificate.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends nginx curl \
+    && apt-get install -y --no-install-recommends nginx curl openssl \
     && rm -rf /var/lib/apt/lists/* \
     && rm -f /etc/nginx/sites-enabled/default \
     && ln -sf /dev/stdout /var/log/nginx/access.log \
@@ -33,9 +33,12 @@ RUN /usr/local/lib/sse-worker/render-upstream worker:9000 \
 COPY conf/sse-locations.conf /etc/nginx/snippets/sse-locations.conf
 COPY conf/docker-site.conf /etc/nginx/sites-enabled/sse-worker.conf
 COPY www/ /usr/share/sse-worker/www/
-EXPOSE 8080
+COPY scripts/make-cert /usr/local/bin/sse-make-cert
+EXPOSE 8080 8443
 # Fast shutdown: a graceful one (SIGQUIT) would wait for every open event
 # stream to end, which they never do by themselves, until docker kills it.
 # Browsers reconnect after their retry delay either way.
 STOPSIGNAL SIGTERM
-CMD ["nginx", "-g", "daemon off;"]
+# A self-signed localhost certificate unless /etc/nginx/tls (the compose
+# volume, or a folder of your own) has one already; then nginx as PID 1.
+CMD ["sh", "-c", "sse-make-cert /etc/nginx/tls >/dev/null && exec nginx -g 'daemon off;'"]

@@ -66,3 +66,35 @@ before_stack_start() {
     run tail -n 1 "$STACK_DIR/worker.log"
     assert_output --partial 'stopped cleanly'
 }
+
+@test "under valgrind private topics, JWTs and CORS answers leave 0 errors and no leak" {
+    local key=valgrind-jwt-key-0123456789abcdefghij exp=$((EPOCHSECONDS + 600)) sub pub bad
+    sub=$("$ROOT/scripts/make-jwt" "$key" "{\"mercure\":{\"subscribe\":[\"vg\"]},\"exp\":$exp}")
+    pub=$("$ROOT/scripts/make-jwt" "$key" "{\"mercure\":{\"publish\":[\"vg\"]},\"exp\":$exp}")
+    bad=$("$ROOT/scripts/make-jwt" other-key-0123456789abcdefghijklmn '{"mercure":{"subscribe":["*"]}}')
+    SSE_JWT_KEY=$key SSE_WORKER=$VALGRIND_WORKER stack_worker_restart --tick-ms 0 \
+        --private-topics vg --cors-origins http://a.example
+    local code
+    for code in "401 -" "401 $bad" "403 $pub"; do
+        run curl -s -o /dev/null -w '%{http_code}' --max-time 10 \
+            -H "Authorization: Bearer ${code#* }" "$BASE_URL/events?topic=vg"
+        assert_output "${code%% *}"
+    done
+    run curl -s -o /dev/null -w '%{http_code}' --max-time 10 -X OPTIONS -H "Origin: http://a.example" \
+        -H "Access-Control-Request-Method: POST" "$BASE_URL/publish"
+    assert_output 204
+    sse_client "$BATS_TEST_TMPDIR/c" "$BASE_URL/events?topic=vg" -b "mercureAuthorization=$sub" \
+        -H "Origin: http://a.example"
+    wait_until 20 grep -qx 'retry: 3000' "$BATS_TEST_TMPDIR/c.out"
+    run curl -sS --fail-with-body --max-time 10 -H "Authorization: Bearer $pub" \
+        -d topic=vg -d data=granted "$BASE_URL/publish"
+    assert_success
+    wait_until 20 sse_has "$BATS_TEST_TMPDIR/c.out" 1
+    kill -TERM "$WORKER_PID"
+    bg_wait "$STACK_DIR/worker" 30
+    run cat "$VALGRIND_LOG"
+    echo "$output" | tail -n 20
+    assert_equal "$(bg_exit "$STACK_DIR/worker")" 0
+    assert_line --partial 'ERROR SUMMARY: 0 errors'
+    refute_line --regexp 'definitely lost: [1-9]'
+}

@@ -4,6 +4,7 @@
 import { $, setText, timeOfDay } from "./dom.js";
 import { logEvent, logNotice } from "./log-view.js";
 import { backoffDelay } from "./reconnect.js";
+import { showStuck } from "./stuck-view.js";
 import { eventsUrl } from "./topics.js";
 
 const STATE_NAMES = ["CONNECTING", "OPEN", "CLOSED"]; // index = readyState
@@ -21,6 +22,7 @@ export const conn = {
   reconnects: 0,
   count: 0,
   activity: null,       // { at, what }: the last event or heartbeat
+  waitingSince: 0,      // the source was made and has heard nothing yet (stuck.js)
 };
 
 // Replaces the current EventSource (if any) with a new one.
@@ -28,6 +30,7 @@ export function openSource(lastId) {
   if (conn.source) conn.source.close();
   const source = new EventSource(eventsUrl(conn.topics, lastId));
   conn.source = source;
+  conn.waitingSince = Date.now();
   source.addEventListener("open", onOpen);
   source.addEventListener("error", onError);
   // EventSource has no catch-all listener: an event whose type nobody listens
@@ -52,6 +55,7 @@ export function listenFor(type) {
 
 function onOpen(event) {
   if (event.target !== conn.source) return; // a source we have replaced
+  conn.waitingSince = 0;
   if (conn.lost) {
     conn.reconnects += 1;
     $("reconnects").textContent = String(conn.reconnects);
@@ -71,6 +75,7 @@ function onOpen(event) {
 function onError(event) {
   const source = event.target;
   if (source !== conn.source) return;
+  conn.waitingSince = 0; // an answer, even an error: not queued
   if (source.readyState === EventSource.CONNECTING) {
     // The stream ended after a 200 (worker stopped), or the request failed
     // with no answer at all (refused, reset): the browser retries by itself
@@ -148,7 +153,7 @@ function onEvent(event) {
 
 function setPhase(phase, text) {
   const el = $("phase");
-  el.dataset.phase = phase; // for CSS and tests: connecting, open, browser-retry, backoff
+  el.dataset.phase = phase; // for CSS and tests: connecting, open, browser-retry, backoff, stuck
   setText(el, text);
 }
 
@@ -218,6 +223,10 @@ function showGap(data) {
 
 // Called every 250 ms: the countdown and "seconds ago" move on their own.
 export function render() {
+  if (showStuck(conn.source, conn.waitingSince) && $("phase").dataset.phase !== "stuck") {
+    setPhase("stuck", "Waiting for a free connection: the browser's limit, see below.");
+    logNotice("This tab waits for a free connection (6 per server over HTTP/1.1): see the note above.");
+  }
   showState();
   showCountdown();
   showActivity();

@@ -13,7 +13,10 @@
 import { readdir, readFile, rename, writeFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { launch, pageErrors, setStepDir } from "./lib.mjs";
-import { scenarios } from "./scenarios.mjs";
+import { scenarios as pageScenarios } from "./scenarios.mjs";
+import { scenarios as atScale } from "./at-scale.mjs";
+
+const scenarios = { ...pageScenarios, ...atScale };
 
 const SCENARIO_TIMEOUT_MS = 45000;
 const IDLE_EXIT_MS = 10 * 60 * 1000; // no request for this long: the test run is gone
@@ -34,7 +37,9 @@ async function run(browser, name, arg) {
   };
   let timer;
   const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`took over ${SCENARIO_TIMEOUT_MS} ms`)), SCENARIO_TIMEOUT_MS);
+    // A scenario may need longer (at-scale.mjs's 20 tabs): its timeoutMs.
+    const limit = scenarios[name].timeoutMs || SCENARIO_TIMEOUT_MS;
+    timer = setTimeout(() => reject(new Error(`took over ${limit} ms`)), limit);
   });
   try {
     await Promise.race([scenarios[name](tracked, arg), timeout]);

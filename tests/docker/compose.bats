@@ -147,6 +147,25 @@ teardown() {
     done
 }
 
+# Before the stop test below, which ends the worker.
+@test "the HTTPS port serves the page and a stream over HTTP/2 with the certificate made at start" {
+    local https=https://$SSE_HTTPS_PORT head=$BATS_TEST_TMPDIR/head
+    # -k: the certificate is the self-signed one the image made; its name
+    # is checked below instead.
+    run curl -sS -k --http2 --fail --max-time 5 -D "$head" "$https/"
+    assert_success
+    assert_output --partial 'app.js'
+    run head -n 1 "$head"
+    assert_output --regexp '^HTTP/2 200'
+    run curl -sSN -k --http2 --max-time 4 -D "$head" "$https/events"
+    assert_equal "$status" 28
+    assert_line 'event: tick'
+    run grep -i '^connection:' "$head"
+    assert_failure
+    run compose exec -T nginx openssl x509 -in /etc/nginx/tls/localhost.crt -noout -ext subjectAltName
+    assert_output --partial 'DNS:localhost'
+}
+
 @test "docker stop ends the worker cleanly with status 0" {
     local id
     id=$(compose ps -q worker)
