@@ -7,6 +7,7 @@
 bats_require_minimum_version 1.5.0
 
 load test_helper/common
+load test_helper/browser
 
 BROWSER_DIR=$ROOT/tests/browser
 # chat is public, as in `make run`: the page's form publishes to it. A 2 s
@@ -17,11 +18,7 @@ WORKER_ARGS=(--public-topics chat --heartbeat 2 --retry 1000)
 stack_for_file "${WORKER_ARGS[@]}"
 
 before_stack_start() {
-    [[ -x /usr/bin/chromium ]] || { echo "no /usr/bin/chromium: scripts/ensure-deps test installs it" >&2; return 1; }
-    # The lock file pins playwright-core; node_modules is not committed.
-    if [[ ! -d $BROWSER_DIR/node_modules/playwright-core ]]; then
-        (cd "$BROWSER_DIR" && npm ci --no-audit --no-fund --prefer-offline) >&2
-    fi
+    browser_deps
 }
 
 after_stack_start() {
@@ -40,69 +37,6 @@ after_each_test() {
 
 before_stack_stop() {
     stop_driver
-}
-
-# The browser driver (tests/browser/driver.mjs): one node and one chromium
-# for the whole file, since starting them takes seconds. It runs one scenario
-# per request file and answers with a result file.
-start_driver() {
-    DRIVER_DIR=$BATS_FILE_TMPDIR/driver
-    export DRIVER_DIR
-    mkdir -p "$DRIVER_DIR"
-    node "$BROWSER_DIR/driver.mjs" serve "$DRIVER_DIR" >"$DRIVER_DIR/driver.log" 2>&1 </dev/null 3>&- &
-    echo $! >"$DRIVER_DIR/driver.pid"
-    wait_until 60 driver_ready_or_gone
-    [[ -f $DRIVER_DIR/ready ]] || { cat "$DRIVER_DIR/driver.log" >&2; return 1; }
-}
-
-driver_alive() {
-    kill -0 "$(cat "$DRIVER_DIR/driver.pid")" 2>/dev/null
-}
-
-driver_ready_or_gone() {
-    [[ -f $DRIVER_DIR/ready ]] || ! driver_alive
-}
-
-# SIGTERM: playwright closes chromium, then node exits.
-stop_driver() {
-    [[ -f ${DRIVER_DIR:-}/driver.pid ]] || return 0
-    local pid
-    pid=$(cat "$DRIVER_DIR/driver.pid")
-    kill -TERM "$pid" 2>/dev/null || true
-    wait_until 15 bash -c "! kill -0 $pid 2>/dev/null" || kill -KILL "$pid" 2>/dev/null || true
-    rm -f "$DRIVER_DIR/driver.pid"
-}
-
-# request NAME [ARG]: asks the driver to run scenario NAME for this test.
-request() {
-    local file=$DRIVER_DIR/request-$BATS_TEST_NUMBER
-    printf '%s %s\n' "$1" "${2:-}" >"$file.tmp"
-    mv "$file.tmp" "$file"
-}
-
-result_or_driver_gone() {
-    [[ -f $DRIVER_DIR/result-$BATS_TEST_NUMBER ]] || ! driver_alive
-}
-
-# result: waits (bounded) for this test's scenario to end; prints what it
-# said; succeeds if it passed.
-result() {
-    local file=$DRIVER_DIR/result-$BATS_TEST_NUMBER
-    wait_until 60 result_or_driver_gone
-    if [[ ! -f $file ]]; then
-        echo "the browser driver stopped:"
-        cat "$DRIVER_DIR/driver.log"
-        return 1
-    fi
-    cat "$file"
-    [[ $(head -c 3 "$file") == "ok " ]]
-}
-
-# scenario NAME [ARG]: runs one scenario from start to end.
-scenario() {
-    request "$@"
-    run result
-    assert_success
 }
 
 # The restart scenarios take turns with the test, through files in STEP_DIR:

@@ -13,19 +13,8 @@ TOKEN=cors-token-0123456789
 ALLOWED=http://app.example:8000
 OTHER=http://evil.example
 
-setup_file() {
-    export SSE_PUBLISH_TOKEN=$TOKEN
-    start_stack --tick-ms 0 --public-topics chat --cors-origins "$ALLOWED,https://b.example"
-}
-
-teardown_file() {
-    bg_stop_all
-    stop_stack
-}
-
-teardown() {
-    bg_stop_all
-}
+export SSE_PUBLISH_TOKEN=$TOKEN
+stack_for_file --tick-ms 0 --public-topics chat --cors-origins "$ALLOWED,https://b.example"
 
 # head_of METHOD PATH [curl args...]: the response head of a request that
 # ends (streams are cut after 2 s: the head is all we want).

@@ -14,19 +14,8 @@ REQUEST_TIMEOUT=8
 
 TOKEN=hardening-token-0123456789
 
-setup_file() {
-    export SSE_PUBLISH_TOKEN=$TOKEN
-    start_stack --tick-ms "$TICK_MS" --request-timeout "$REQUEST_TIMEOUT"
-}
-
-teardown_file() {
-    bg_stop_all
-    stop_stack
-}
-
-teardown() {
-    bg_stop_all
-}
+export SSE_PUBLISH_TOKEN=$TOKEN
+stack_for_file --tick-ms "$TICK_MS" --request-timeout "$REQUEST_TIMEOUT"
 
 # idle_peer PREFIX: a TCP connection to the worker that sends nothing; the
 # process ends (status 0) when the worker closes it.

@@ -15,19 +15,9 @@ load test_helper/tls
 
 TOKEN=http2-token-0123456789
 
-setup_file() {
-    export SSE_PUBLISH_TOKEN=$TOKEN
-    start_tls_stack --tick-ms 0 --heartbeat 3600
-}
-
-teardown_file() {
-    bg_stop_all
-    stop_stack
-}
-
-teardown() {
-    bg_stop_all
-}
+export SSE_PUBLISH_TOKEN=$TOKEN
+STACK_STARTER=start_tls_stack
+stack_for_file --tick-ms 0 --heartbeat 3600
 
 # h2_client PREFIX PATH [curl args...]: an HTTP/2 stream over TLS.
 h2_client() {
@@ -56,18 +46,9 @@ h2_client() {
 }
 
 @test "over HTTP/2 successive events arrive one at a time, each before the next is published" {
-    local c=$BATS_TEST_TMPDIR/c i
+    local c=$BATS_TEST_TMPDIR/c
     h2_client "$c" "/events?topic=h2" --compressed
-    wait_until 10 streams_open 1
-    for i in 1 2 3 4 5; do
-        publish h2 "event $i" >/dev/null
-        wait_until 10 sse_has "$c.out" "$i"
-        # Exactly i: none held back and released together with a later one.
-        assert_equal "$(sse_count "$c.out")" "$i"
-    done
-    bg_running "$c"
-    run data_of "$c.out"
-    assert_output "$(printf 'message\tevent %s\n' 1 2 3 4 5)"
+    events_arrive_one_at_a_time "$c.out" h2
 }
 
 @test "over HTTP/2 a client that comes back with Last-Event-ID gets exactly the events after it" {

@@ -25,7 +25,7 @@ worker_holds() {
     done
     wait_until 20 streams_open 3
     local rejected
-    rejected=$(stat .streams_rejected)
+    rejected=$(stats_value .streams_rejected)
 
     local -A seen=()
     for i in $(seq 1 12); do
@@ -40,7 +40,7 @@ worker_holds() {
     done
     # Jitter: twelve refusals do not all name the same delay.
     ((${#seen[@]} > 1))
-    assert_equal "$(stat .streams_rejected)" "$((rejected + 12))"
+    assert_equal "$(stats_value .streams_rejected)" "$((rejected + 12))"
 
     bg_stop "$BATS_TEST_TMPDIR/s1"
     wait_until 10 streams_open 2
@@ -69,7 +69,7 @@ worker_holds() {
     sse_client "$BATS_TEST_TMPDIR/fast" "$BASE_URL/events?topic=flood"
     wait_until 20 streams_open 2
     local dropped
-    dropped=$(stat .dropped)
+    dropped=$(stats_value .dropped)
 
     # Stop reading: the kernel and nginx buffers fill, the worker's write
     # blocks, and the ring of 4 events moves on without this stream.
@@ -83,7 +83,7 @@ worker_holds() {
 
     bg_signal "$BATS_TEST_TMPDIR/slow" CONT
     wait_until 30 bg_wait "$BATS_TEST_TMPDIR/slow" 1
-    assert_equal "$(stat .dropped)" "$((dropped + 1))"
+    assert_equal "$(stats_value .dropped)" "$((dropped + 1))"
     # It was told why before its stream ended, and got fewer than 40 events.
     run sse_comments "$BATS_TEST_TMPDIR/slow.out" 'too far behind: reconnect to resume from Last-Event-ID'
     assert_output 1
@@ -108,8 +108,8 @@ worker_holds() {
     sse_client "$BATS_TEST_TMPDIR/a" "$BASE_URL/events?topic=st-a&topic=st-b"
     wait_until 10 streams_open 1
     local before delivered
-    before=$(stat .published)
-    delivered=$(stat .delivered)
+    before=$(stats_value .published)
+    delivered=$(stats_value .delivered)
     publish st-a one >/dev/null
     publish st-a one >/dev/null
     wait_until 10 sse_has "$BATS_TEST_TMPDIR/a.out" 2

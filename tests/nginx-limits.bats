@@ -118,7 +118,7 @@ fits() {
     local conf
     conf=$(rendered 20)
     # (command: hub.bash has a stat() of its own, for /stats)
-    if [[ $(command stat -c %U "$ROOT") == root ]]; then
+    if [[ $(stat -c %U "$ROOT") == root ]]; then
         assert_equal "$(directive "$conf" user)" "nobody $(id -gn nobody)"
     fi
     # A copy of the checkout owned by an ordinary user: that user.

@@ -12,19 +12,8 @@ load test_helper/hub
 TOKEN=private-token-0123456789
 KEY=private-topics-test-key-0123456789abcdef
 
-setup_file() {
-    export SSE_PUBLISH_TOKEN=$TOKEN SSE_JWT_KEY=$KEY
-    start_stack --tick-ms 0 --heartbeat 3600 --private-topics 'orders,user/*'
-}
-
-teardown_file() {
-    bg_stop_all
-    stop_stack
-}
-
-teardown() {
-    bg_stop_all
-}
+export SSE_PUBLISH_TOKEN=$TOKEN SSE_JWT_KEY=$KEY
+stack_for_file --tick-ms 0 --heartbeat 3600 --private-topics 'orders,user/*'
 
 # jwt CLAIMS [HEADER] [KEY]: a token for CLAIMS (JSON), signed with the key
 # of this stack unless KEY is given.

@@ -153,8 +153,8 @@ refused() {
     sse_client "$BATS_TEST_TMPDIR/s" "$BASE_URL/events?topic=bad&topic=chat"
     wait_until 20 streams_open 1
     local published rejected
-    published=$(stat .published)
-    rejected=$(stat .publish_rejected)
+    published=$(stats_value .published)
+    rejected=$(stats_value .publish_rejected)
 
     refused 400 -d topic=bad -d data=x --data-urlencode $'type=a\nb'
     refused 400 -d topic=bad -d data=x --data-urlencode $'type=a\rb'
@@ -189,8 +189,8 @@ refused() {
     assert_output 405
 
     # Nothing was published, nothing reached the stream, and all were counted.
-    assert_equal "$(stat .published)" "$published"
-    assert_equal "$(stat .publish_rejected)" "$((rejected + 25))"
+    assert_equal "$(stats_value .published)" "$published"
+    assert_equal "$(stats_value .publish_rejected)" "$((rejected + 25))"
     run sse_count "$BATS_TEST_TMPDIR/s.out"
     assert_output 0
     # The hub still serves.
@@ -220,7 +220,7 @@ refused() {
     sse_client "$BATS_TEST_TMPDIR/s" "$BASE_URL/events?topic=lobby"
     wait_until 20 streams_open 1
     local published
-    published=$(stat .published)
+    published=$(stats_value .published)
 
     run post -d topic=lobby -d data=x -d id=forged-1
     assert_equal "$(http_status "$BATS_TEST_TMPDIR/post.head")" 403
@@ -230,7 +230,7 @@ refused() {
     assert_equal "$(http_status "$BATS_TEST_TMPDIR/post.head")" 403
     PUBLISH_QUERY='topic=lobby&retry=86400000' run post -H 'Content-Type: text/plain' --data-binary x
     assert_equal "$(http_status "$BATS_TEST_TMPDIR/post.head")" 403
-    assert_equal "$(stat .published)" "$published"
+    assert_equal "$(stats_value .published)" "$published"
 
     # The same fields with the token are fine, and so is an anonymous event
     # without them.
@@ -249,7 +249,7 @@ refused() {
     local generated
     generated=$(post -H "$(auth)" -d topic=dup -d data=second)
     local published
-    published=$(stat .published)
+    published=$(stats_value .published)
 
     run post -H "$(auth)" -d topic=dup -d data=again -d id=dup-1
     assert_equal "$(http_status "$BATS_TEST_TMPDIR/post.head")" 409
@@ -262,7 +262,7 @@ refused() {
     assert_output --partial 'digits'
     run post -H "$(auth)" -d topic=dup -d data=x -d "id=$((generated + 1000))"
     assert_equal "$(http_status "$BATS_TEST_TMPDIR/post.head")" 400
-    assert_equal "$(stat .published)" "$published"
+    assert_equal "$(stats_value .published)" "$published"
 
     # Resuming after dup-1 gives exactly what followed it.
     sse_client "$BATS_TEST_TMPDIR/r" "$BASE_URL/events?topic=dup" -H 'Last-Event-ID: dup-1'

@@ -130,7 +130,7 @@ refused_resume() {
     refused_resume -H $'Last-Event-ID: 12\xff\xfe' "$BASE_URL/events?topic=r7"
     refused_resume "$BASE_URL/events?topic=r7&lastEventId=%C0%AF"
     refused_resume "$BASE_URL/events?topic=r7&lastEventId=ok%ED%A0%80"
-    assert_equal "$(stat .streams)" 0
+    assert_equal "$(stats_value .streams)" 0
     # A well-formed unknown id, even with non-ASCII in it, still gets its gap.
     local c=$BATS_TEST_TMPDIR/c
     sse_client "$c" "$BASE_URL/events?topic=r7" -H "Last-Event-ID: caf$(printf '\xc3\xa9')"
@@ -146,5 +146,5 @@ refused_resume() {
     # CR and LF cannot be in an event id either.
     refused_resume "$BASE_URL/events?topic=r8&lastEventId=a%0Ab"
     refused_resume "$BASE_URL/events?topic=r8&lastEventId=a%0D"
-    assert_equal "$(stat .streams)" 0
+    assert_equal "$(stats_value .streams)" 0
 }

@@ -91,12 +91,14 @@ worker_log_clean() {
 # stopped after it. A file that needs more defines any of these, and they
 # run at that point:
 #   before_stack_start  after_stack_start  after_each_test  before_stack_stop
+# STACK_STARTER names another starter with start_stack's arguments (e.g.
+# start_tls_stack, tls.bash).
 # shellcheck disable=SC2317 # bats calls the functions defined here
 stack_for_file() {
     STACK_WORKER_ARGS=("$@")
     setup_file() {
         stack_hook before_stack_start
-        start_stack "${STACK_WORKER_ARGS[@]}"
+        "${STACK_STARTER:-start_stack}" "${STACK_WORKER_ARGS[@]}"
         stack_hook after_stack_start
     }
     teardown() {
