@@ -25,6 +25,17 @@ before_stack_start() {
     chmod +x "$VALGRIND_WORKER"
 }
 
+# valgrind_exit_clean: the worker under valgrind has exited (bounded wait)
+# with status 0, no error and nothing definitely lost.
+valgrind_exit_clean() {
+    bg_wait "$STACK_DIR/worker" 30
+    run cat "$VALGRIND_LOG"
+    echo "$output" | tail -n 20
+    assert_equal "$(bg_exit "$STACK_DIR/worker")" 0
+    assert_line --partial 'ERROR SUMMARY: 0 errors'
+    refute_line --regexp 'definitely lost: [1-9]'
+}
+
 @test "under valgrind the release worker serves streams, lets one go and stops on SIGTERM with 0 errors" {
     # The stack's worker replaced by the release build under valgrind, its
     # exit status recorded whatever it is (see stack_worker_restart).
@@ -57,12 +68,7 @@ before_stack_start() {
         assert_equal "$(bg_exit "$BATS_TEST_TMPDIR/c$i")" 0
         ends_with "$BATS_TEST_TMPDIR/c$i.out" ': server shutting down, reconnect after retry\n\n'
     done
-    bg_wait "$STACK_DIR/worker" 30
-    run cat "$VALGRIND_LOG"
-    echo "$output" | tail -n 20
-    assert_equal "$(bg_exit "$STACK_DIR/worker")" 0
-    assert_line --partial 'ERROR SUMMARY: 0 errors'
-    refute_line --regexp 'definitely lost: [1-9]'
+    valgrind_exit_clean
     run tail -n 1 "$STACK_DIR/worker.log"
     assert_output --partial 'stopped cleanly'
 }
@@ -91,10 +97,5 @@ before_stack_start() {
     assert_success
     wait_until 20 sse_has "$BATS_TEST_TMPDIR/c.out" 1
     kill -TERM "$WORKER_PID"
-    bg_wait "$STACK_DIR/worker" 30
-    run cat "$VALGRIND_LOG"
-    echo "$output" | tail -n 20
-    assert_equal "$(bg_exit "$STACK_DIR/worker")" 0
-    assert_line --partial 'ERROR SUMMARY: 0 errors'
-    refute_line --regexp 'definitely lost: [1-9]'
+    valgrind_exit_clean
 }
