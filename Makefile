@@ -136,5 +136,31 @@ bench-quick: bench-deps
 	@tests/bench/run-bench --quick
 # ---- end of benchmark -------------------------------------------------------
 
+# ---- ThreadSanitizer: the worker's threads checked for data races ------------
+# The same sources built with -fsanitize=thread: the hub and delivery unit
+# tests, and tests/tsan.bats runs this worker under concurrent publishes, so a
+# race between publishers and the delivery loops fails `make test`. libfcgi
+# is not instrumented: TSan sees neither its reads nor its writes, only the
+# pthread calls it makes, so it cannot report false races inside it and no
+# suppressions are needed.
+TSAN      = -fsanitize=thread -fno-omit-frame-pointer
+TOBJ      = $(SRC:cgi/%.c=$(BUILD)/tsan/%.o)
+TSAN_UNIT = $(patsubst tests/unit/%.c,$(BUILD)/tsan/unit/%,$(wildcard tests/unit/test_hub.c tests/unit/test_delivery.c))
+
+$(BUILD)/tsan/%.o: cgi/%.c cgi/*.h Makefile | build-deps
+	@mkdir -p $(@D)
+	$(CC) $(STD) $(WARN) -O1 -g $(TSAN) -DREQUEST_STACK_KIB=256 -c -o $@ $<
+
+$(BUILD)/tsan/sse-worker: $(TOBJ)
+	$(CC) $(TSAN) -o $@ $(TOBJ) $(LDLIBS)
+
+$(BUILD)/tsan/unit/test_%: tests/unit/test_%.c tests/unit/tap.h $(LIB) cgi/*.h
+	@mkdir -p $(@D)
+	$(CC) $(STD) $(WARN) -O1 -g $(TSAN) -Icgi -o $@ $< $(LIB) $(LDLIBS)
+
+# `make test` builds these too (scripts/run-tests runs them).
+test: $(BUILD)/tsan/sse-worker $(TSAN_UNIT)
+# ---- end of ThreadSanitizer ---------------------------------------------------
+
 clean:
 	rm -rf $(BUILD) .run

@@ -231,19 +231,27 @@ static void pump(struct delivery_stream *s, int stopping)
                "too far behind: reconnect to resume from Last-Event-ID");
 }
 
-/* Takes the queued streams off the ready list and pumps each. */
+/*
+ * Takes the queued streams off the ready list and pumps each. A stream stays
+ * marked queued until it is taken off the batch, under the lock: while it is
+ * marked, delivery_wake() leaves its next_ready alone, so a publish in
+ * another thread can never cut the batch short (a wake-up lost that way
+ * would leave a stream on a quiet topic waiting for its next event). Once
+ * unmarked it may be queued again on the fresh list, and is pumped again.
+ */
 static void run_ready(struct delivery *d)
 {
     pthread_mutex_lock(&d->ready_lock);
     struct delivery_stream *batch = d->ready_head;
     d->ready_head = d->ready_tail = NULL;
     int stopping = d->stopping;
-    for (struct delivery_stream *s = batch; s; s = s->next_ready)
-        s->queued = 0;
     pthread_mutex_unlock(&d->ready_lock);
     while (batch) {
         struct delivery_stream *s = batch;
+        pthread_mutex_lock(&d->ready_lock);
         batch = s->next_ready;
+        s->queued = 0;
+        pthread_mutex_unlock(&d->ready_lock);
         if (s->closed) /* only this thread sets closed: no lock needed to read */
             continue;
         if (!s->listed) /* newly adopted: heartbeats count from its head */
