@@ -21,6 +21,8 @@ static const char usage[] =
     "      --retry MS          reconnection delay sent to browsers (default 3000)\n"
     "      --tick-ms MS        demo ticker period, 0 turns it off (default 1000)\n"
     "      --history N         events kept for Last-Event-ID replay (default 1000)\n"
+    "      --history-bytes BYTES  and at most this many bytes of them; a larger\n"
+    "                          event is refused (default 16777216)\n"
     "      --max-streams N     open streams before answering 503 (default 10000)\n"
     "      --max-topics N      topics per stream and per event (default 16)\n"
     "      --max-body BYTES    largest /publish request body (default 65536)\n"
@@ -39,7 +41,7 @@ static const char usage[] =
 
 enum { OPT_SOCKET_MODE = 256, OPT_BACKLOG, OPT_HEARTBEAT, OPT_RETRY,
        OPT_TICK_MS, OPT_HISTORY, OPT_LOG_LEVEL, OPT_MAX_STREAMS, OPT_MAX_TOPICS,
-       OPT_MAX_BODY, OPT_PUBLIC_TOPICS, OPT_PUBLIC_MAX_BODY, OPT_TOKEN_FILE };
+       OPT_MAX_BODY, OPT_PUBLIC_TOPICS, OPT_PUBLIC_MAX_BODY, OPT_TOKEN_FILE, OPT_HISTORY_BYTES };
 
 /* Options that take a value come first: each can also be set as SSE_<NAME>. */
 static const struct option options[] = {
@@ -50,6 +52,7 @@ static const struct option options[] = {
     { "retry", required_argument, NULL, OPT_RETRY },
     { "tick-ms", required_argument, NULL, OPT_TICK_MS },
     { "history", required_argument, NULL, OPT_HISTORY },
+    { "history-bytes", required_argument, NULL, OPT_HISTORY_BYTES },
     { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
     { "max-streams", required_argument, NULL, OPT_MAX_STREAMS },
     { "max-topics", required_argument, NULL, OPT_MAX_TOPICS },
@@ -109,6 +112,8 @@ static int set_number(struct config *cfg, int opt, const char *val)
         if (parse_ulong(val, 10, 1, 10000000UL, &v)) return -1;
         cfg->history = (unsigned)v;
         return 0;
+    case OPT_HISTORY_BYTES:
+        return parse_ulong(val, 10, 1, ULONG_MAX, &cfg->history_bytes);
     case OPT_MAX_STREAMS:
         if (parse_ulong(val, 10, 1, 1000000UL, &v)) return -1;
         cfg->max_streams = (unsigned)v;
@@ -156,7 +161,8 @@ static void set_defaults(struct config *cfg)
 {
     *cfg = (struct config){
         .listen = NULL, .socket_mode = 0660, .backlog = 1024, .heartbeat_s = 15,
-        .retry_ms = 3000, .tick_ms = 1000, .history = 1000, .max_streams = 10000,
+        .retry_ms = 3000, .tick_ms = 1000, .history = 1000,
+        .history_bytes = 16UL << 20, .max_streams = 10000,
         .max_topics = 16, .max_body = 65536, .public_max_body = 1024,
         .public_topics = "", .token_file = NULL, .log_level = LOG_INFO,
     };

@@ -16,6 +16,7 @@ struct config {
     unsigned long retry_ms;    /* sent as "retry:" in the first frame */
     unsigned long tick_ms;     /* demo ticker period; 0 turns it off */
     unsigned history;          /* events kept for Last-Event-ID replay */
+    unsigned long history_bytes; /* and at most this many bytes of them */
     unsigned max_streams;      /* open /events streams; 503 past it */
     unsigned max_topics;       /* per stream and per published event */
     unsigned long max_body;    /* largest /publish body, bytes */

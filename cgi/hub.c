@@ -33,6 +33,8 @@ struct hub {
     struct entry *ring;           /* entry with seq s sits at ring[s % size] */
     size_t size;
     uint64_t last_seq;            /* 0 before the first event */
+    uint64_t oldest;              /* seq of the oldest kept entry (last_seq + 1: none) */
+    size_t kept_bytes;            /* frame bytes of the kept entries */
     uint64_t id_base;             /* generated id = id_base + seq */
     struct topics *topics;
     struct hub_limits limits;
@@ -55,6 +57,7 @@ const char *hub_status_str(enum hub_status st)
     case HUB_FULL: return "too many open streams";
     case HUB_CLOSED: return "shutting down";
     case HUB_NO_MEMORY: return "out of memory";
+    case HUB_TOO_LARGE: return "event too large: its frame alone is over the history's byte limit (--history-bytes)";
     }
     return "unknown hub status";
 }
@@ -78,6 +81,7 @@ struct hub *hub_new(const struct hub_limits *limits)
     /* Ids from this run start above any id a previous run can have handed
      * out, unless it published more than a million events a second. */
     hub->id_base = now_microseconds();
+    hub->oldest = 1;
     if (!hub->ring || !hub->topics || pthread_mutex_init(&hub->lock, NULL) != 0) {
         free(hub->ring);
         topics_free(hub->topics);
@@ -162,9 +166,19 @@ static size_t acquire_topics(struct hub *hub, const struct sse_str *names, size_
     return got;
 }
 
-static uint64_t oldest_seq(const struct hub *hub)
+/*
+ * Drops the oldest kept entry. Each of its topics remembers that an event of
+ * its own is gone: only a subscriber that had not read it yet has lost
+ * something (see next_locked).
+ */
+static void evict_oldest(struct hub *hub)
 {
-    return hub->last_seq >= hub->size ? hub->last_seq - hub->size + 1 : 1;
+    struct entry *e = &hub->ring[hub->oldest % hub->size];
+    for (size_t i = 0; i < e->ntopics; i++)
+        e->topics[i]->evicted = e->seq;
+    hub->kept_bytes -= e->frame->len;
+    entry_clear(hub, e);
+    hub->oldest++;
 }
 
 /* Renders the event with its final id into hub->scratch; returns the id. */
@@ -205,6 +219,10 @@ static enum hub_status store(struct hub *hub, const struct hub_message *msg,
     e.id = render(hub, msg, seq, frame_st);
     if (*frame_st != FRAME_OK)
         return HUB_BAD_EVENT;
+    if (hub->limits.history_bytes && hub->scratch.len > hub->limits.history_bytes) {
+        free(e.id);
+        return HUB_TOO_LARGE; /* it could never be kept for a reconnect */
+    }
     e.frame = e.id ? frame_from(&hub->scratch) : NULL;
     e.topics = calloc(msg->ntopics, sizeof *e.topics);
     if (e.frame && e.topics)
@@ -213,9 +231,14 @@ static enum hub_status store(struct hub *hub, const struct hub_message *msg,
         entry_clear(hub, &e);
         return HUB_NO_MEMORY;
     }
-    struct entry *slot = &hub->ring[seq % hub->size];
-    entry_clear(hub, slot);
-    *slot = e;
+    /* Oldest first, until the new one fits by count and by bytes. When the
+     * ring is full by count, the slot freed is the one the new entry takes. */
+    size_t budget = hub->limits.history_bytes;
+    while (hub->oldest < seq &&
+           (seq - hub->oldest >= hub->size || (budget && hub->kept_bytes + e.frame->len > budget)))
+        evict_oldest(hub);
+    hub->ring[seq % hub->size] = e;
+    hub->kept_bytes += e.frame->len;
     hub->last_seq = seq;
     hub->published++;
     for (size_t i = 0; i < e.ntopics; i++) {
@@ -248,7 +271,7 @@ enum hub_status hub_publish(struct hub *hub, const struct hub_message *msg,
 static struct hub_frame *gap_frame(struct hub *hub, const char *last_event_id)
 {
     struct strbuf data = STRBUF_INIT;
-    const struct entry *oldest = &hub->ring[oldest_seq(hub) % hub->size];
+    const struct entry *oldest = &hub->ring[hub->oldest % hub->size];
     int failed = strbuf_puts(&data, "{\"lastEventId\":") != 0 ||
                  json_append_string(&data, last_event_id, strlen(last_event_id)) != 0 ||
                  strbuf_puts(&data, ",\"oldestKeptId\":") != 0 ||
@@ -273,7 +296,7 @@ static int position(struct hub *hub, struct hub_sub *sub, const char *last_event
     sub->cursor = hub->last_seq;
     if (!last_event_id)
         return 0;
-    uint64_t oldest = oldest_seq(hub);
+    uint64_t oldest = hub->oldest;
     for (uint64_t s = hub->last_seq; s >= oldest && s > 0; s--) {
         if (strcmp(hub->ring[s % hub->size].id, last_event_id) == 0) {
             sub->cursor = s;
@@ -353,6 +376,14 @@ static int wanted(const struct hub_sub *sub, const struct entry *e)
     return 0;
 }
 
+static int own_event_evicted(const struct hub_sub *sub)
+{
+    for (size_t k = 0; k < sub->ntopics; k++)
+        if (sub->members[k].topic->evicted > sub->cursor)
+            return 1;
+    return 0;
+}
+
 /* With the lock held. */
 static enum hub_next next_locked(struct hub *hub, struct hub_sub *sub, struct hub_frame **frame)
 {
@@ -363,11 +394,16 @@ static enum hub_next next_locked(struct hub *hub, struct hub_sub *sub, struct hu
         sub->first = NULL;
         return HUB_NEXT_FRAME;
     }
-    /* The history is shared by all topics: a cursor that fell out of it may
-     * have missed events of its own topics, so the stream must resume. */
-    if (sub->cursor + 1 < oldest_seq(hub)) {
-        hub->lagged++;
-        return HUB_NEXT_LAGGED;
+    /* The history is shared by all topics: a cursor that fell out of it
+     * lost something only if an event of its own topics was evicted before
+     * it was read. Otherwise only other topics' events are gone, and a quiet
+     * topic's subscriber simply moves on. */
+    if (sub->cursor + 1 < hub->oldest) {
+        if (own_event_evicted(sub)) {
+            hub->lagged++;
+            return HUB_NEXT_LAGGED;
+        }
+        sub->cursor = hub->oldest - 1;
     }
     while (sub->cursor < hub->last_seq) {
         const struct entry *e = &hub->ring[++sub->cursor % hub->size];
@@ -420,7 +456,8 @@ void hub_report(struct hub *hub, struct hub_totals *totals,
     *totals = (struct hub_totals){
         .subscribers = hub->subscribers,
         .topics = topics_count(hub->topics),
-        .kept = hub->last_seq < hub->size ? hub->last_seq : hub->size,
+        .kept = (size_t)(hub->last_seq + 1 - hub->oldest),
+        .kept_bytes = hub->kept_bytes,
         .published = hub->published,
         .lagged = hub->lagged,
     };

@@ -33,6 +33,7 @@ struct hub_limits {
     size_t history;          /* events kept (at least 1) */
     size_t max_subscribers;  /* hub_subscribe answers HUB_FULL past it */
     size_t max_topics;       /* per subscriber and per event */
+    size_t history_bytes;    /* the kept frames' bytes at most (0: no bound) */
 };
 
 enum hub_status {
@@ -45,6 +46,7 @@ enum hub_status {
     HUB_FULL,
     HUB_CLOSED,
     HUB_NO_MEMORY,
+    HUB_TOO_LARGE,       /* the frame alone is over limits.history_bytes */
 };
 
 const char *hub_status_str(enum hub_status st);
@@ -108,6 +110,7 @@ struct hub_totals {
     size_t subscribers;
     size_t topics;
     size_t kept;         /* events in the history */
+    size_t kept_bytes;   /* their frames' bytes */
     uint64_t published;
     uint64_t lagged;     /* subscribers dropped for falling behind */
 };

@@ -107,7 +107,8 @@ static int serve(const struct config *cfg, int listen_fd, struct stopper *st)
 {
     struct stats stats;
     stats_init(&stats);
-    struct hub_limits limits = { cfg->history, cfg->max_streams, cfg->max_topics };
+    struct hub_limits limits = { cfg->history, cfg->max_streams, cfg->max_topics,
+                                 cfg->history_bytes };
     struct app app = { .cfg = cfg, .stats = &stats, .hub = hub_new(&limits) };
     char *token = NULL;
     if (app.hub)

@@ -49,6 +49,7 @@ int stats_json(struct strbuf *out, struct stats *s, struct hub *hub)
                       "{\"uptime\":%.3f,\"streams\":%zu,\"streams_total\":%llu,"
                       "\"streams_rejected\":%llu,\"published\":%llu,\"delivered\":%llu,"
                       "\"dropped\":%llu,\"publish_rejected\":%llu,\"history\":%zu,"
+                      "\"history_bytes\":%zu,"
                       "\"topics\":{%s}}\n",
                       uptime_seconds(s), totals.subscribers,
                       (unsigned long long)atomic_load(&s->streams_total),
@@ -57,7 +58,7 @@ int stats_json(struct strbuf *out, struct stats *s, struct hub *hub)
                       (unsigned long long)atomic_load(&s->delivered),
                       (unsigned long long)totals.lagged,
                       (unsigned long long)atomic_load(&s->publish_rejected),
-                      totals.kept, topics.ptr ? topics.ptr : "") != 0;
+                      totals.kept, totals.kept_bytes, topics.ptr ? topics.ptr : "") != 0;
     strbuf_free(&topics);
     return failed ? -1 : 0;
 }
@@ -106,6 +107,8 @@ int stats_prometheus(struct strbuf *out, struct stats *s, struct hub *hub)
                (double)atomic_load(&s->publish_rejected)) ||
         metric(out, "sse_history_events", "gauge", "Events kept for replay.",
                (double)totals.kept) ||
+        metric(out, "sse_history_bytes", "gauge", "Bytes of the frames kept for replay.",
+               (double)totals.kept_bytes) ||
         strbuf_puts(out, "# HELP sse_topic_streams Open streams per topic.\n"
                          "# TYPE sse_topic_streams gauge\n") ||
         strbuf_append(out, streams.ptr ? streams.ptr : "", streams.len) ||

@@ -26,6 +26,8 @@ struct topic {
     size_t refs;           /* subscribers + history entries naming it */
     size_t subscribers;
     uint64_t published;
+    uint64_t evicted;      /* seq of the newest event of this topic evicted
+                              from the history (0: none yet) */
     struct membership *members;
     struct topic *next_in_bucket;
 };

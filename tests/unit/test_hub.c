@@ -1,6 +1,7 @@
 /* Unit tests for cgi/hub.c: ids, topics, replay, the ring, lagging, closing. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "hub.h"
 #include "tap.h"
@@ -155,6 +156,73 @@ static void ring_and_lag(void)
     hub_free(hub);
 }
 
+/* Lagging means losing one's own events, not other topics' events. */
+static void quiet_topics(void)
+{
+    struct hub *hub = hub_new(&limits);
+    int wakes = 0;
+    struct hub_sub *quiet = subscribe(hub, "quiet", NULL, &wakes);
+    for (int i = 0; i < 20; i++)
+        publish_to(hub, "busy", "b");
+    publish_to(hub, "quiet", "q");
+    struct strbuf got = STRBUF_INIT;
+    enum hub_next end;
+    collect(hub, quiet, &got, &end);
+    tap_ok(strcmp(got.ptr ? got.ptr : "", "q") == 0 && end == HUB_NEXT_NONE,
+           "a quiet topic's subscriber outlives 20 other events in a history of 8");
+    strbuf_free(&got);
+    publish_to(hub, "quiet", "r");
+    for (int i = 0; i < 7; i++)
+        publish_to(hub, "busy", "b");
+    expect_collect(hub, quiet, "its own event still kept is delivered after the others moved on",
+                   "r");
+    publish_to(hub, "quiet", "lost");
+    for (int i = 0; i < 8; i++)
+        publish_to(hub, "busy", "b");
+    struct hub_frame *f = NULL;
+    tap_ok(hub_next(hub, quiet, &f) == HUB_NEXT_LAGGED,
+           "but once one of its own unread events is evicted it lags");
+    hub_unsubscribe(hub, quiet);
+    struct hub_totals totals;
+    hub_report(hub, &totals, NULL, NULL);
+    tap_ok(totals.lagged == 1, "and only that counts as lagged");
+    hub_free(hub);
+}
+
+/* The history is bounded by bytes as well as by count. */
+static void history_bytes(void)
+{
+    /* Each frame below is 59 bytes: "id: " 16 digits LF, "data: " 30 LF, LF. */
+    const struct hub_limits small = { .history = 8, .max_subscribers = 3, .max_topics = 4,
+                                      .history_bytes = 200 };
+    struct hub *hub = hub_new(&small);
+    const char *data[5] = { "1.............................", "2.............................",
+                            "3.............................", "4.............................",
+                            "5............................." };
+    for (int i = 0; i < 5; i++)
+        publish_to(hub, "a", data[i]);
+    struct hub_totals totals;
+    hub_report(hub, &totals, NULL, NULL);
+    tap_ok(totals.kept == 3 && totals.kept_bytes == 3 * 59,
+           "only the newest events that fit in history_bytes are kept, and their bytes counted");
+    int wakes = 0;
+    struct hub_sub *s = subscribe(hub, "a", "no-such-id", &wakes);
+    expect_collect(hub, s, "an unknown id replays only what fits",
+                   "GAP,3.............................,4.............................,"
+                   "5.............................");
+    hub_unsubscribe(hub, s);
+    char big[300];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    tap_ok(publish_to(hub, "a", big) == HUB_TOO_LARGE,
+           "an event larger than the whole budget is refused");
+    struct hub_totals after;
+    hub_report(hub, &after, NULL, NULL);
+    tap_ok(after.kept == 3 && after.kept_bytes == totals.kept_bytes &&
+           after.published == totals.published, "and changes nothing");
+    hub_free(hub);
+}
+
 static void limits_and_refusals(void)
 {
     struct hub *hub = hub_new(&limits);
@@ -211,6 +279,8 @@ int main(void)
     replay();
     custom_ids();
     ring_and_lag();
+    quiet_topics();
+    history_bytes();
     limits_and_refusals();
     closing();
     strbuf_free(&last_id);
