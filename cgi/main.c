@@ -108,11 +108,12 @@ static int serve(const struct config *cfg, int listen_fd, struct stopper *st)
     struct stats stats;
     stats_init(&stats);
     struct hub_limits limits = { cfg->history, cfg->max_streams, cfg->max_topics,
-                                 cfg->history_bytes };
+                                 cfg->history_bytes, cfg->threads,
+                                 (unsigned)cfg->publish_wait_ms };
     struct app app = { .cfg = cfg, .stats = &stats, .hub = hub_new(&limits) };
     char *token = NULL;
     if (app.hub)
-        app.delivery = delivery_start(app.hub, &stats, cfg->heartbeat_s);
+        app.delivery = delivery_start(app.hub, &stats, cfg->heartbeat_s, cfg->threads);
     if (!app.delivery || load_token(cfg, &token) != 0) {
         if (app.delivery) {
             hub_close(app.hub);

@@ -226,6 +226,8 @@ static int publish_event(struct publish *p, const struct sse_str *topics, size_t
         log_info("publish %lu: id %s, %zu bytes of data", p->no, id.ptr, msg.event.data.len);
         strbuf_append(&id, "\n", 1);
         response_body(p->req->out, "text/plain; charset=utf-8", id.ptr, id.len);
+    } else if (st == HUB_BEHIND) { /* accepted, it would be lost: the publisher retries */
+        rc = reject(p, "503 Service Unavailable", "Retry-After: 1\r\n", "%s", hub_status_str(st));
     } else if (st == HUB_TOO_LARGE) {
         rc = reject(p, "413 Content Too Large", NULL, "%s", hub_status_str(st));
     } else if (st == HUB_CLOSED || st == HUB_NO_MEMORY) {
