@@ -19,7 +19,8 @@ A_STREAMS=30
 
 setup_file() {
     export SSE_PUBLISH_TOKEN=$TOKEN
-    start_stack --tick-ms 0 --history 2000 --max-streams 100
+    # 3 loops, and a history small enough that publishers wait for them.
+    start_stack --tick-ms 0 --threads 3 --history 20 --publish-wait-ms 10000 --max-streams 100
 }
 
 teardown_file() {
