@@ -48,10 +48,10 @@ struct loop {
     int epfd;
     int wakefd;                   /* eventfd: new events, new streams, stop */
     pthread_t thread;
-    pthread_mutex_t lock;         /* the inbox, stopping, failed */
+    pthread_mutex_t lock;         /* the inbox, stopping */
     struct delivery_stream *inbox;
     int stopping;
-    int failed;                   /* the loop ended on a system call error */
+    atomic_int failed;            /* the loop ended on a system call error */
     struct timespec stop_deadline;
     _Atomic size_t open;          /* streams in the inbox or open */
     /* The loop thread's own. */
@@ -444,8 +444,8 @@ static void *loop_run(void *arg)
             /* Not expected on a valid epoll set: end this loop's streams
              * (clients reconnect) and take no more; the other loops go on. */
             log_error("delivery loop %u stopped: epoll_wait: %s", l->index, strerror(errno));
-            pthread_mutex_lock(&l->lock);
-            l->failed = 1;
+            pthread_mutex_lock(&l->lock); /* hand_to_loop checks it under the lock */
+            atomic_store(&l->failed, 1);
             pthread_mutex_unlock(&l->lock);
             hub_set_reader(l->d->hub, l->index, NULL, NULL);
             end_all(l, "delivery loop failed");
@@ -567,18 +567,20 @@ void delivery_stop(struct delivery *d, int grace_ms)
     free(d);
 }
 
-/* The loop with the fewest streams, searched from a turning start so that
- * ties spread round robin. */
+/* The working loop with the fewest streams, searched from a turning start
+ * so that ties spread round robin. */
 static struct loop *pick(struct delivery *d)
 {
     unsigned start = atomic_fetch_add(&d->turn, 1) % d->nloops;
     struct loop *best = &d->loops[start];
     for (unsigned k = 1; k < d->nloops; k++) {
         struct loop *l = &d->loops[(start + k) % d->nloops];
-        if (atomic_load(&l->open) < atomic_load(&best->open))
+        if (atomic_load(&l->failed))
+            continue;
+        if (atomic_load(&best->failed) || atomic_load(&l->open) < atomic_load(&best->open))
             best = l;
     }
-    return best;
+    return best; /* a failed one only when all have: it refuses */
 }
 
 static struct delivery_stream *stream_new(struct loop *l, const struct delivery_request *req)
@@ -607,8 +609,10 @@ static void stream_discard(struct delivery *d, struct delivery_stream *s)
 /* Under the loop's lock: into its epoll set and its inbox. */
 static enum hub_status hand_to_loop(struct loop *l, struct delivery_stream *s)
 {
-    if (l->stopping || l->failed)
-        return l->failed ? HUB_UNAVAILABLE : HUB_CLOSED;
+    if (atomic_load(&l->failed))
+        return HUB_UNAVAILABLE;
+    if (l->stopping)
+        return HUB_CLOSED;
     /* Events may come before the loop takes the stream from the inbox: the
      * loop leaves them until then (level-triggered, they come again). */
     struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = s };
