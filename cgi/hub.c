@@ -268,11 +268,9 @@ static int room_for(const struct hub *hub, size_t len)
     return 1;
 }
 
-/* With the lock held: waits until the frame fits or the deadline passes. */
-static enum hub_status wait_for_room(struct hub *hub, size_t len)
+static struct timespec wait_deadline(const struct hub *hub)
 {
     struct timespec deadline;
-    int timed_out = 0;
     clock_gettime(CLOCK_MONOTONIC, &deadline);
     deadline.tv_sec += hub->limits.publish_wait_ms / 1000;
     deadline.tv_nsec += (long)(hub->limits.publish_wait_ms % 1000) * 1000000L;
@@ -280,13 +278,20 @@ static enum hub_status wait_for_room(struct hub *hub, size_t len)
         deadline.tv_sec++;
         deadline.tv_nsec -= 1000000000L;
     }
+    return deadline;
+}
+
+/* With the lock held: waits until the frame fits or the deadline passes. */
+static enum hub_status wait_for_room(struct hub *hub, size_t len, const struct timespec *deadline)
+{
+    int timed_out = 0;
     while (!hub->closed && !room_for(hub, len)) {
         if (timed_out) {
             hub->behind++;
             return HUB_BEHIND;
         }
         hub->waiting++;
-        timed_out = pthread_cond_timedwait(&hub->progress, &hub->lock, &deadline) == ETIMEDOUT;
+        timed_out = pthread_cond_timedwait(&hub->progress, &hub->lock, deadline) == ETIMEDOUT;
         hub->waiting--;
     }
     return hub->closed ? HUB_CLOSED : HUB_OK;
@@ -303,6 +308,8 @@ static enum hub_status store(struct hub *hub, const struct hub_message *msg,
      * which waiting can change: render, and render again after a wait. */
     uint64_t seq;
     char *id;
+    struct timespec deadline;
+    int waited = 0;
     for (;;) {
         seq = hub->last_seq + 1;
         id = render(hub, msg, seq, frame_st);
@@ -316,7 +323,9 @@ static enum hub_status store(struct hub *hub, const struct hub_message *msg,
             break;
         size_t len = hub->scratch.len;
         free(id);
-        enum hub_status st = wait_for_room(hub, len);
+        if (!waited++)
+            deadline = wait_deadline(hub); /* one deadline, however often it re-renders */
+        enum hub_status st = wait_for_room(hub, len, &deadline);
         if (st != HUB_OK)
             return st;
     }

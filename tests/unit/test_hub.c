@@ -1,6 +1,8 @@
 /* Unit tests for cgi/hub.c: ids, topics, replay, the ring, lagging, closing. */
 #define _GNU_SOURCE /* memmem */
+#include <pthread.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -400,6 +402,43 @@ static void back_pressure(void)
     hub_free(hub);
 }
 
+struct late_reader {
+    struct hub *hub;
+    uint64_t upto;
+};
+
+/* A reader that gets round to it a little later, from its own thread. */
+static void *catch_up_later(void *arg)
+{
+    struct late_reader *lr = arg;
+    struct timespec t = { 0, 50 * 1000 * 1000 };
+    nanosleep(&t, NULL);
+    hub_reader_done(lr->hub, 0, lr->upto);
+    return NULL;
+}
+
+/* A publisher waits for a reader that catches up within publish_wait_ms. */
+static void waiting_publisher(void)
+{
+    struct hub_limits l = { .history = 2, .max_subscribers = 3, .max_topics = 4, .readers = 1,
+                            .publish_wait_ms = 30000 };
+    struct hub *hub = hub_new(&l);
+    int wakes = 0;
+    hub_set_reader(hub, 0, count_wake, &wakes);
+    publish_to(hub, "a", "1");
+    publish_to(hub, "a", "2");
+    struct late_reader lr = { hub, 2 };
+    pthread_t thread;
+    pthread_create(&thread, NULL, catch_up_later, &lr);
+    tap_ok(publish_to(hub, "a", "3") == HUB_OK,
+           "a publish waits for a reader that catches up in time, then is accepted");
+    pthread_join(thread, NULL);
+    struct hub_totals t;
+    hub_report(hub, &t, NULL, NULL);
+    tap_ok(t.behind == 0 && t.published == 3, "and is not counted as refused");
+    hub_free(hub);
+}
+
 int main(void)
 {
     topics_and_ids();
@@ -413,6 +452,7 @@ int main(void)
     readers_and_fan_out();
     behind_and_catch_up();
     back_pressure();
+    waiting_publisher();
     strbuf_free(&last_id);
     strbuf_free(&sent);
     return tap_done();
