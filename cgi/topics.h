@@ -1,8 +1,9 @@
 /*
  * topics: the hub's registry of topic names. A topic lives while something
- * refers to it (a subscriber or an event in the history) and keeps the list
- * of streams to wake when an event for it is published. Not thread-safe on
- * its own: the hub calls it with its lock held.
+ * refers to it (a subscriber or an event in the history) and keeps, per
+ * delivery loop, the list of that loop's subscribers. Not thread-safe on its
+ * own: the hub calls it with its lock held, except for the member lists,
+ * which only their loop's thread touches (topics_join/topics_leave).
  */
 #ifndef SSE_TOPICS_H
 #define SSE_TOPICS_H
