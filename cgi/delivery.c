@@ -17,8 +17,11 @@
 #include "log.h"
 #include "monotime.h"
 
-/* Events fanned out between two looks at the sockets and the inbox. */
+/* Events fanned out per hub_reader_done(), and at most per iteration of
+ * the loop: under a flood the loop still gets round to its sockets (drains,
+ * hang-ups) and its inbox between batches. */
 #define FAN_OUT_BATCH 64
+#define FAN_OUT_MAX (4 * FAN_OUT_BATCH)
 
 struct loop;
 
@@ -303,7 +306,8 @@ static void pass_on_close(struct loop *l, int stopping)
     }
 }
 
-static void fan_out(struct loop *l, int stopping)
+/* Returns 1 when events are left for the next iteration (do not sleep). */
+static int fan_out(struct loop *l, int stopping)
 {
     struct hub *hub = l->d->hub;
     int closed;
@@ -312,9 +316,10 @@ static void fan_out(struct loop *l, int stopping)
         if (!l->saw_close || stopping)
             pass_on_close(l, stopping);
         l->saw_close = 1;
-        return;
+        return 0;
     }
-    while (l->done < last) {
+    uint64_t stop_at = l->done + FAN_OUT_MAX;
+    while (l->done < last && l->done < stop_at) {
         uint64_t end = last - l->done > FAN_OUT_BATCH ? l->done + FAN_OUT_BATCH : last;
         for (uint64_t seq = l->done + 1; seq <= end; seq++)
             hub_fan_out(hub, l->index, seq, deliver);
@@ -328,6 +333,7 @@ static void fan_out(struct loop *l, int stopping)
         atomic_fetch_add(&l->d->stats->delivered, l->delivered);
         l->delivered = 0;
     }
+    return l->done < last;
 }
 
 /* ---- new streams ---- */
@@ -436,10 +442,12 @@ static void *loop_run(void *arg)
 {
     struct loop *l = arg;
     struct epoll_event events[256];
-    int stopping = 0;
+    int stopping = 0, more = 0;
     while (!finished(l, &stopping)) {
         int timeout = heartbeats(l);
-        int n = epoll_wait(l->epfd, events, 256, stopping && timeout > 100 ? 100 : timeout);
+        if (more || (stopping && timeout > 100))
+            timeout = more ? 0 : 100;
+        int n = epoll_wait(l->epfd, events, 256, timeout);
         if (n < 0 && errno != EINTR) {
             /* Not expected on a valid epoll set: end this loop's streams
              * (clients reconnect) and take no more; the other loops go on. */
@@ -459,7 +467,7 @@ static void *loop_run(void *arg)
                 on_socket(s, events[i].events);
         }
         take_inbox(l, stopping);
-        fan_out(l, stopping);
+        more = fan_out(l, stopping);
         reap(l);
     }
     end_all(l, "shutdown");
