@@ -42,6 +42,9 @@ struct reader {
     uint64_t done;                /* every event up to here is fanned out */
     int kicked;                   /* woken since its last hub_reader_todo */
     size_t subscribers;
+    /* Its subscribers catching up (new, or a full socket): changed by the
+     * reader's thread without the lock, read by hub_report(). */
+    atomic_size_t catching_up;
 };
 
 struct hub {
@@ -431,8 +434,10 @@ void hub_fan_out(struct hub *hub, unsigned r, uint64_t seq, hub_send_fn send)
             if (sub->behind || sub->cursor >= seq) /* catching up, or has it */
                 continue;
             sub->cursor = seq;
-            if (send(sub->owner, e->frame) != 0)
+            if (send(sub->owner, e->frame) != 0) {
                 sub->behind = 1;
+                atomic_fetch_add(&hub->readers[r].catching_up, 1);
+            }
         }
     }
 }
@@ -508,8 +513,10 @@ static enum hub_status join(struct hub *hub, struct hub_sub *sub, const struct h
         return HUB_NO_MEMORY;
     }
     hub->subscribers++;
-    if (hub->limits.readers)
+    if (hub->limits.readers) {
         hub->readers[sub->reader].subscribers++;
+        atomic_fetch_add(&hub->readers[sub->reader].catching_up, 1); /* sub->behind */
+    }
     return HUB_OK;
 }
 
@@ -599,6 +606,8 @@ static enum hub_next next_locked(struct hub *hub, struct hub_sub *sub, struct hu
             return HUB_NEXT_FRAME;
         }
     }
+    if (sub->behind && hub->limits.readers)
+        atomic_fetch_sub(&hub->readers[sub->reader].catching_up, 1);
     sub->behind = 0;
     return HUB_NEXT_NONE;
 }
@@ -622,8 +631,11 @@ void hub_unsubscribe(struct hub *hub, struct hub_sub *sub)
     pthread_mutex_lock(&hub->lock);
     release_topics(hub, sub);
     hub->subscribers--;
-    if (hub->limits.readers)
+    if (hub->limits.readers) {
         hub->readers[sub->reader].subscribers--;
+        if (sub->behind)
+            atomic_fetch_sub(&hub->readers[sub->reader].catching_up, 1);
+    }
     pthread_mutex_unlock(&hub->lock);
     hub_frame_release(sub->first);
     free(sub);
@@ -658,6 +670,7 @@ void hub_report(struct hub *hub, struct hub_totals *totals,
     };
     for (unsigned r = 0; r < hub->limits.readers; r++) {
         totals->reader[r].subscribers = hub->readers[r].subscribers;
+        totals->reader[r].catching_up = atomic_load(&hub->readers[r].catching_up);
         totals->reader[r].backlog = hub->last_seq - hub->readers[r].done;
         totals->backlog += totals->reader[r].backlog;
     }

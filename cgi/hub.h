@@ -167,6 +167,7 @@ struct hub_totals {
     unsigned readers;
     struct hub_reader_info {
         size_t subscribers;
+        size_t catching_up;  /* subscribers behind (new, or a full socket) */
         uint64_t backlog;
     } reader[HUB_MAX_READERS];
 };

@@ -38,13 +38,15 @@ static void json_topic(void *ctx, const struct hub_topic_info *t)
     w->first = 0;
 }
 
-/* Per delivery loop: its streams and the events it has yet to fan out. */
+/* Per delivery loop: its streams, how many of them are catching up (a full
+ * socket), and the events it has yet to fan out. */
 static int json_loops(struct strbuf *out, const struct hub_totals *t)
 {
     int failed = strbuf_puts(out, "[") != 0;
     for (unsigned r = 0; r < t->readers; r++)
-        failed |= strbuf_printf(out, "%s{\"streams\":%zu,\"backlog\":%llu}", r ? "," : "",
-                                t->reader[r].subscribers,
+        failed |= strbuf_printf(out, "%s{\"streams\":%zu,\"catching_up\":%zu,\"backlog\":%llu}",
+                                r ? "," : "", t->reader[r].subscribers,
+                                t->reader[r].catching_up,
                                 (unsigned long long)t->reader[r].backlog) != 0;
     return failed | (strbuf_puts(out, "]") != 0);
 }

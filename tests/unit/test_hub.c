@@ -365,8 +365,13 @@ static void behind_and_catch_up(void)
     hub_reader_done(hub, 0, last);
     tap_bytes("a subscriber that could not take a frame is skipped from then on",
               sent.ptr, sent.len, "2:1,1:1,1:2");
+    struct hub_totals t;
+    hub_report(hub, &t, NULL, NULL);
+    tap_ok(t.reader[0].catching_up == 1, "it is counted as catching up on its reader");
     full_owner = 0;
     expect_collect(hub, s, "and catches up with what it missed, in order", "2");
+    hub_report(hub, &t, NULL, NULL);
+    tap_ok(t.reader[0].catching_up == 0, "then no longer");
     publish_to(hub, "a", "3");
     last = hub_reader_todo(hub, 0, &closed);
     strbuf_reset(&sent);
