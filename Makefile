@@ -81,7 +81,7 @@ run:
 test:
 	@scripts/ensure-deps test
 	@$(MAKE) --no-print-directory WERROR=-Werror $(WORKER) $(BUILD)/asan/sse-worker $(UNIT) \
-		$(BUILD)/bench/sse-parse-test
+		$(BUILD)/tsan/sse-worker $(TSAN_UNIT) $(BUILD)/bench/sse-parse-test
 	@scripts/run-tests
 
 # Builds both images and runs docker-compose.yml for real against a Docker
@@ -154,6 +154,35 @@ bench-quick: bench-deps
 # reads its claims. Debian: libjwt-dev, libjansson-dev (scripts/ensure-deps).
 LDLIBS += -ljwt -ljansson
 # ---- end of private topics --------------------------------------------------
+
+# ---- ThreadSanitizer: the worker's threads checked for data races ------------
+# The same sources built with -fsanitize=thread: the hub and delivery unit
+# tests, and tests/tsan.bats runs this worker under concurrent publishes, so a
+# race between publishers and the delivery loops fails `make test`. libfcgi
+# is not instrumented: TSan sees neither its reads nor its writes, only the
+# pthread calls it makes, so it cannot report false races inside it and no
+# suppressions are needed.
+TSAN      = -fsanitize=thread -fno-omit-frame-pointer
+TOBJ      = $(SRC:cgi/%.c=$(BUILD)/tsan/%.o)
+TLIB      = $(BUILD)/tsan/libsse.a
+TSAN_UNIT = $(patsubst tests/unit/%.c,$(BUILD)/tsan/unit/%,$(wildcard tests/unit/test_hub.c tests/unit/test_delivery.c))
+
+$(BUILD)/tsan/%.o: cgi/%.c cgi/*.h Makefile | build-deps
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(STD) $(WARN) -O1 -g $(TSAN) -DREQUEST_STACK_KIB=256 -c -o $@ $<
+
+$(BUILD)/tsan/sse-worker: $(TOBJ)
+	$(CC) $(TSAN) $(LDFLAGS) -o $@ $(TOBJ) $(LDLIBS)
+
+$(TLIB): $(filter-out $(BUILD)/tsan/main.o,$(TOBJ))
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/tsan/unit/test_%: tests/unit/test_%.c tests/unit/tap.h cgi/*.h $(TLIB)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(STD) $(WARN) -O1 -g $(TSAN) -Icgi $(LDFLAGS) -o $@ $< $(TLIB) $(LDLIBS)
+# `make test` builds these too, and scripts/run-tests runs them.
+# ---- end of ThreadSanitizer ---------------------------------------------------
 
 clean:
 	rm -rf $(BUILD) .run

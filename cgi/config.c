@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char usage[] =
     "usage: sse-worker [options]\n"
@@ -23,7 +24,13 @@ static const char usage[] =
     "      --retry MS          reconnection delay sent to browsers (default 3000)\n"
     "      --tick-ms MS        demo ticker period, 0 turns it off (default 1000)\n"
     "      --history N         events kept for Last-Event-ID replay (default 1000)\n"
+    "      --history-bytes BYTES  and at most this many bytes of them; a larger\n"
+    "                          event is refused (default 16777216)\n"
     "      --max-streams N     open streams before answering 503 (default 10000)\n"
+    "      --threads N         delivery loops, one thread each (default: the online\n"
+    "                          CPUs, at most 64)\n"
+    "      --publish-wait-ms MS  how long a publish waits for delivery to catch up\n"
+    "                          before 503 (default 1000)\n"
     "      --max-topics N      topics per stream and per event (default 16)\n"
     "      --max-body BYTES    largest /publish request body (default 65536)\n"
     "      --public-topics T   comma-separated topics anyone may publish to without\n"
@@ -57,7 +64,8 @@ static const char usage[] =
 enum { OPT_SOCKET_MODE = 256, OPT_BACKLOG, OPT_HEARTBEAT, OPT_RETRY,
        OPT_TICK_MS, OPT_HISTORY, OPT_LOG_LEVEL, OPT_MAX_STREAMS, OPT_MAX_TOPICS,
        OPT_MAX_BODY, OPT_PUBLIC_TOPICS, OPT_PUBLIC_MAX_BODY, OPT_TOKEN_FILE, OPT_REQUEST_TIMEOUT,
-       OPT_MAX_REQUESTS, OPT_CORS_ORIGINS, OPT_PRIVATE_TOPICS, OPT_JWT_KEY_FILE, OPT_AUTH_COOKIE };
+       OPT_MAX_REQUESTS, OPT_CORS_ORIGINS, OPT_PRIVATE_TOPICS, OPT_JWT_KEY_FILE, OPT_AUTH_COOKIE,
+       OPT_HISTORY_BYTES, OPT_THREADS, OPT_PUBLISH_WAIT_MS };
 
 /* Options that take a value come first: each can also be set as SSE_<NAME>. */
 static const struct option options[] = {
@@ -68,6 +76,9 @@ static const struct option options[] = {
     { "retry", required_argument, NULL, OPT_RETRY },
     { "tick-ms", required_argument, NULL, OPT_TICK_MS },
     { "history", required_argument, NULL, OPT_HISTORY },
+    { "history-bytes", required_argument, NULL, OPT_HISTORY_BYTES },
+    { "threads", required_argument, NULL, OPT_THREADS },
+    { "publish-wait-ms", required_argument, NULL, OPT_PUBLISH_WAIT_MS },
     { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
     { "max-streams", required_argument, NULL, OPT_MAX_STREAMS },
     { "max-topics", required_argument, NULL, OPT_MAX_TOPICS },
@@ -133,6 +144,14 @@ static int set_number(struct config *cfg, int opt, const char *val)
         if (parse_ulong(val, 10, 1, 10000000UL, &v)) return -1;
         cfg->history = (unsigned)v;
         return 0;
+    case OPT_HISTORY_BYTES:
+        return parse_ulong(val, 10, 1, ULONG_MAX, &cfg->history_bytes);
+    case OPT_THREADS:
+        if (parse_ulong(val, 10, 1, CONFIG_MAX_THREADS, &v)) return -1;
+        cfg->threads = (unsigned)v;
+        return 0;
+    case OPT_PUBLISH_WAIT_MS:
+        return parse_ulong(val, 10, 0, 60000, &cfg->publish_wait_ms);
     case OPT_MAX_STREAMS:
         if (parse_ulong(val, 10, 1, 1000000UL, &v)) return -1;
         cfg->max_streams = (unsigned)v;
@@ -218,11 +237,20 @@ static const char *option_name(int opt)
     return "?";
 }
 
+/* One delivery loop per online CPU, within 1..CONFIG_MAX_THREADS. */
+static unsigned default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > CONFIG_MAX_THREADS ? CONFIG_MAX_THREADS : (unsigned)n;
+}
+
 static void set_defaults(struct config *cfg)
 {
     *cfg = (struct config){
         .listen = NULL, .socket_mode = 0660, .backlog = 1024, .heartbeat_s = 15,
-        .retry_ms = 3000, .tick_ms = 1000, .history = 1000, .max_streams = 10000,
+        .retry_ms = 3000, .tick_ms = 1000, .history = 1000,
+        .history_bytes = 16UL << 20, .threads = default_threads(), .publish_wait_ms = 1000,
+        .max_streams = 10000,
         .max_topics = 16, .max_body = 65536, .public_max_body = 1024,
         .public_topics = "", .token_file = NULL, .log_level = LOG_INFO,
         .request_timeout_s = 10, .max_requests = 64,

@@ -8,6 +8,9 @@
 
 #define SSE_VERSION "0.1.0"
 
+/* --threads at most (the hub's HUB_MAX_READERS). */
+#define CONFIG_MAX_THREADS 64
+
 struct config {
     const char *listen;        /* "host:port", "unix:/path"; NULL: inherited fd 0 */
     unsigned socket_mode;      /* permissions of a unix socket we create */
@@ -16,6 +19,9 @@ struct config {
     unsigned long retry_ms;    /* sent as "retry:" in the first frame */
     unsigned long tick_ms;     /* demo ticker period; 0 turns it off */
     unsigned history;          /* events kept for Last-Event-ID replay */
+    unsigned long history_bytes; /* and at most this many bytes of them */
+    unsigned threads;          /* delivery loops, one thread each */
+    unsigned long publish_wait_ms; /* a publish waits this long for delivery, then 503 */
     unsigned max_streams;      /* open /events streams; 503 past it */
     unsigned max_topics;       /* per stream and per published event */
     unsigned long max_body;    /* largest /publish body, bytes */

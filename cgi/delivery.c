@@ -17,80 +17,106 @@
 #include "log.h"
 #include "monotime.h"
 
+/* Events fanned out per hub_reader_done(), and at most per iteration of
+ * the loop: under a flood the loop still gets round to its sockets (drains,
+ * hang-ups) and its inbox between batches. */
+#define FAN_OUT_BATCH 64
+#define FAN_OUT_MAX (4 * FAN_OUT_BATCH)
+
+struct loop;
+
+/* One open stream. Once in its loop's inbox, only that loop's thread touches it. */
 struct delivery_stream {
-    struct delivery *d;
+    struct loop *loop;
     unsigned long no;
-    /* Under d->ready_lock: the hub's wake-ups cross threads here. */
-    int adopted, closed, queued;
-    struct delivery_stream *next_ready;
-    /* The rest belongs to the loop thread once adopted. */
     int fd;
     int request_id;
     struct hub_sub *sub;
     struct strbuf pending;        /* FastCGI bytes the socket did not take yet */
     size_t pending_off;
     int want_out;                 /* EPOLLOUT registered */
+    int in_loop;                  /* taken from the inbox: its socket events count */
+    int ended;                    /* finished: freed at the end of the iteration */
+    int doomed;                   /* a write failed during fan-out: finish after it */
     struct timespec last_write;
     int listed;                   /* on the open list */
     struct delivery_stream *prev, *next; /* the open list, oldest write first */
+    struct delivery_stream *link; /* inbox, doomed list or graveyard */
     unsigned long frames;
+};
+
+struct loop {
+    struct delivery *d;
+    unsigned index;               /* the hub reader it is */
+    int epfd;
+    int wakefd;                   /* eventfd: new events, new streams, stop */
+    pthread_t thread;
+    pthread_mutex_t lock;         /* the inbox, stopping */
+    struct delivery_stream *inbox;
+    int stopping;
+    atomic_int failed;            /* the loop ended on a system call error */
+    struct timespec stop_deadline;
+    _Atomic size_t open;          /* streams in the inbox or open */
+    /* The loop thread's own. */
+    struct delivery_stream *oldest, *newest; /* open streams by last write */
+    struct delivery_stream *doomed, *graveyard;
+    uint64_t done;                /* fanned out up to this event */
+    int saw_close;                /* the hub's close has been passed on */
+    unsigned long long delivered; /* frames not yet added to stats */
 };
 
 struct delivery {
     struct hub *hub;
     struct stats *stats;
     unsigned heartbeat_s;
-    int epfd;
-    int wakefd;                   /* eventfd: "the ready list has streams" */
-    pthread_t thread;
-    pthread_mutex_t ready_lock;
-    struct delivery_stream *ready_head, *ready_tail;
-    int stopping;                 /* under ready_lock */
-    struct timespec stop_deadline;
-    /* Loop thread only. */
-    struct delivery_stream *oldest, *newest; /* open streams by last write */
-    struct delivery_stream *graveyard;       /* closed, freed once unqueued */
-    _Atomic size_t open;
+    unsigned nloops;
+    atomic_uint turn;             /* where the search for the least loaded starts */
+    struct loop loops[];
 };
 
 /* ---- the open list: streams ordered by their last write (heartbeats) ---- */
 
-static void list_remove(struct delivery *d, struct delivery_stream *s)
+static void list_remove(struct loop *l, struct delivery_stream *s)
 {
     if (!s->listed)
         return;
-    if (s->prev) s->prev->next = s->next; else d->oldest = s->next;
-    if (s->next) s->next->prev = s->prev; else d->newest = s->prev;
+    if (s->prev) s->prev->next = s->next; else l->oldest = s->next;
+    if (s->next) s->next->prev = s->prev; else l->newest = s->prev;
     s->prev = s->next = NULL;
     s->listed = 0;
 }
 
-static void list_append(struct delivery *d, struct delivery_stream *s)
+static void list_append(struct loop *l, struct delivery_stream *s)
 {
-    s->prev = d->newest;
+    s->prev = l->newest;
     s->next = NULL;
-    if (d->newest) d->newest->next = s; else d->oldest = s;
-    d->newest = s;
+    if (l->newest) l->newest->next = s; else l->oldest = s;
+    l->newest = s;
     s->listed = 1;
 }
 
-static void touched(struct delivery *d, struct delivery_stream *s)
+static void touched(struct delivery_stream *s)
 {
     s->last_write = monotime_now();
-    list_remove(d, s);
-    list_append(d, s);
+    list_remove(s->loop, s);
+    list_append(s->loop, s);
 }
 
 /* ---- writing ---- */
 
-static void want_writable(struct delivery_stream *s, int on)
+/* Returns -1 when epoll refuses (the stream must end: it would never drain). */
+static int want_writable(struct delivery_stream *s, int on)
 {
     if (s->want_out == on)
-        return;
+        return 0;
     struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0),
                               .data.ptr = s };
-    epoll_ctl(s->d->epfd, EPOLL_CTL_MOD, s->fd, &ev);
+    if (epoll_ctl(s->loop->epfd, EPOLL_CTL_MOD, s->fd, &ev) != 0) {
+        log_error("stream %lu: epoll_ctl(MOD): %s", s->no, strerror(errno));
+        return -1;
+    }
     s->want_out = on;
+    return 0;
 }
 
 /* Writes what is pending; returns -1 when the connection is gone. */
@@ -101,18 +127,15 @@ static int flush_pending(struct delivery_stream *s)
                           s->pending.len - s->pending_off);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            want_writable(s, 1);
-            return 0;
-        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return want_writable(s, 1);
         if (n <= 0)
             return -1;
         s->pending_off += (size_t)n;
     }
     strbuf_free(&s->pending); /* an idle stream keeps no buffer */
     s->pending_off = 0;
-    want_writable(s, 0);
-    return 0;
+    return want_writable(s, 0);
 }
 
 /*
@@ -139,7 +162,7 @@ static int send_iov(struct delivery_stream *s, const struct iovec *iov, int n)
                                         len - from) != 0)
             return -1;
     }
-    touched(s->d, s);
+    touched(s);
     return s->pending.len > s->pending_off ? flush_pending(s) : 0;
 }
 
@@ -171,12 +194,14 @@ static int send_comment(struct delivery_stream *s, const char *text)
 
 /*
  * Says goodbye (if given), ends the FastCGI request so nginx closes the HTTP
- * response properly, and releases everything. The record itself is freed
- * later, once no wake-up can still point at it.
+ * response properly, and releases everything but the record, which is freed
+ * at the end of the loop's iteration: events already read may still name it.
  */
 static void finish(struct delivery_stream *s, const char *why, const char *goodbye)
 {
-    struct delivery *d = s->d;
+    struct loop *l = s->loop;
+    if (s->ended)
+        return;
     if (goodbye)
         send_comment(s, goodbye);
     struct strbuf end = STRBUF_INIT;
@@ -185,24 +210,34 @@ static void finish(struct delivery_stream *s, const char *why, const char *goodb
         send_iov(s, &iov, 1);
     }
     strbuf_free(&end);
-    hub_unsubscribe(d->hub, s->sub); /* after this the hub never wakes s */
-    pthread_mutex_lock(&d->ready_lock);
-    s->closed = 1;
-    pthread_mutex_unlock(&d->ready_lock);
-    close(s->fd);
-    list_remove(d, s);
+    hub_unsubscribe(l->d->hub, s->sub);
+    s->sub = NULL;
+    close(s->fd); /* also takes it out of the epoll set */
+    list_remove(l, s);
     strbuf_free(&s->pending);
-    size_t left = atomic_fetch_sub(&d->open, 1) - 1;
-    log_info("stream %lu closed: %s, %lu frames sent, %zu connected", s->no, why, s->frames,
-             left);
-    s->next = d->graveyard;
-    d->graveyard = s;
+    s->ended = 1;
+    size_t left = atomic_fetch_sub(&l->open, 1) - 1;
+    log_info("stream %lu closed: %s, %lu frames sent, %zu on loop %u", s->no, why, s->frames,
+             left, l->index);
+    s->link = l->graveyard;
+    l->graveyard = s;
 }
 
-/* ---- pulling frames from the hub ---- */
+static void reap(struct loop *l)
+{
+    while (l->graveyard) {
+        struct delivery_stream *s = l->graveyard;
+        l->graveyard = s->link;
+        free(s);
+    }
+}
+
+/* ---- catching up from the hub's history ---- */
 
 static void pump(struct delivery_stream *s, int stopping)
 {
+    if (s->ended)
+        return;
     if (s->pending.len > 0) {
         /* Backpressure: take nothing more until the socket drains. Past
          * the history the hub will say LAGGED and the stream ends. */
@@ -212,7 +247,7 @@ static void pump(struct delivery_stream *s, int stopping)
     }
     struct hub_frame *frame;
     enum hub_next r;
-    while ((r = hub_next(s->d->hub, s->sub, &frame)) == HUB_NEXT_FRAME) {
+    while ((r = hub_next(s->loop->d->hub, s->sub, &frame)) == HUB_NEXT_FRAME) {
         int rc = send_frame(s, frame->bytes, frame->len);
         hub_frame_release(frame);
         if (rc != 0) {
@@ -220,7 +255,7 @@ static void pump(struct delivery_stream *s, int stopping)
             return;
         }
         s->frames++;
-        atomic_fetch_add(&s->d->stats->delivered, 1);
+        s->loop->delivered++;
         if (s->pending.len > 0)
             return;
     }
@@ -231,42 +266,96 @@ static void pump(struct delivery_stream *s, int stopping)
                "too far behind: reconnect to resume from Last-Event-ID");
 }
 
-/* Takes the queued streams off the ready list and pumps each. */
-static void run_ready(struct delivery *d)
+/* ---- fan-out: the loop's share of each publish ---- */
+
+/* The hub_send_fn: a live stream takes the frame unless its socket is full. */
+static int deliver(void *owner, const struct hub_frame *frame)
 {
-    pthread_mutex_lock(&d->ready_lock);
-    struct delivery_stream *batch = d->ready_head;
-    d->ready_head = d->ready_tail = NULL;
-    int stopping = d->stopping;
-    for (struct delivery_stream *s = batch; s; s = s->next_ready)
-        s->queued = 0;
-    pthread_mutex_unlock(&d->ready_lock);
-    while (batch) {
-        struct delivery_stream *s = batch;
-        batch = s->next_ready;
-        if (s->closed) /* only this thread sets closed: no lock needed to read */
-            continue;
-        if (!s->listed) /* newly adopted: heartbeats count from its head */
-            list_append(d, s);
-        pump(s, stopping);
+    struct delivery_stream *s = owner;
+    if (send_frame(s, frame->bytes, frame->len) != 0) {
+        /* Not finished here: the hub is walking the member lists. */
+        if (!s->doomed) {
+            s->doomed = 1;
+            s->link = s->loop->doomed;
+            s->loop->doomed = s;
+        }
+        return -1;
+    }
+    s->frames++;
+    s->loop->delivered++;
+    return s->pending.len > 0;
+}
+
+static void finish_doomed(struct loop *l)
+{
+    while (l->doomed) {
+        struct delivery_stream *s = l->doomed;
+        l->doomed = s->link;
+        finish(s, "client gone (write failed)", NULL);
     }
 }
 
-/* Frees closed records that no ready list can reach any more. */
-static void reap(struct delivery *d)
+/* Once the hub closes: every stream says goodbye (or does when it drains). */
+static void pass_on_close(struct loop *l, int stopping)
 {
-    struct delivery_stream **link = &d->graveyard;
-    pthread_mutex_lock(&d->ready_lock);
-    while (*link) {
-        struct delivery_stream *s = *link;
-        if (s->queued) {
-            link = &s->next;
-            continue;
-        }
-        *link = s->next;
-        free(s);
+    struct delivery_stream *s = l->oldest;
+    while (s) {
+        struct delivery_stream *next = s->next;
+        pump(s, stopping);
+        s = next;
     }
-    pthread_mutex_unlock(&d->ready_lock);
+}
+
+/* Returns 1 when events are left for the next iteration (do not sleep). */
+static int fan_out(struct loop *l, int stopping)
+{
+    struct hub *hub = l->d->hub;
+    int closed;
+    uint64_t last = hub_reader_todo(hub, l->index, &closed);
+    if (closed) {
+        if (!l->saw_close || stopping)
+            pass_on_close(l, stopping);
+        l->saw_close = 1;
+        return 0;
+    }
+    uint64_t stop_at = l->done + FAN_OUT_MAX;
+    while (l->done < last && l->done < stop_at) {
+        uint64_t end = last - l->done > FAN_OUT_BATCH ? l->done + FAN_OUT_BATCH : last;
+        for (uint64_t seq = l->done + 1; seq <= end; seq++)
+            hub_fan_out(hub, l->index, seq, deliver);
+        l->done = end;
+        hub_reader_done(hub, l->index, end); /* publishers waiting may go on */
+        finish_doomed(l);
+        if (end == last)
+            last = hub_reader_todo(hub, l->index, &closed);
+    }
+    if (l->delivered) {
+        atomic_fetch_add(&l->d->stats->delivered, l->delivered);
+        l->delivered = 0;
+    }
+    return l->done < last;
+}
+
+/* ---- new streams ---- */
+
+/* The inbox's streams start: on the member lists, head sent, history caught up. */
+static void take_inbox(struct loop *l, int stopping)
+{
+    pthread_mutex_lock(&l->lock);
+    struct delivery_stream *s = l->inbox;
+    l->inbox = NULL;
+    pthread_mutex_unlock(&l->lock);
+    while (s) {
+        struct delivery_stream *next = s->link;
+        s->in_loop = 1;
+        hub_attach(l->d->hub, s->sub);
+        touched(s); /* heartbeats count from the head */
+        if (flush_pending(s) != 0)
+            finish(s, "client gone before the head was sent", NULL);
+        else
+            pump(s, stopping);
+        s = next;
+    }
 }
 
 /* ---- the loop ---- */
@@ -280,7 +369,7 @@ static void on_socket(struct delivery_stream *s, uint32_t events)
         ssize_t n;
         while ((n = read(s->fd, scratch, sizeof scratch)) > 0)
             ;
-        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) ||
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) ||
             (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
             finish(s, "client gone", NULL);
             return;
@@ -296,13 +385,13 @@ static void on_socket(struct delivery_stream *s, uint32_t events)
 
 /* Heartbeat comments for streams quiet for heartbeat_s; returns the wait
  * until the next one is due, in ms (at most a second). */
-static int heartbeats(struct delivery *d)
+static int heartbeats(struct loop *l)
 {
     struct timespec now = monotime_now();
-    while (d->oldest) {
-        struct delivery_stream *s = d->oldest;
+    while (l->oldest) {
+        struct delivery_stream *s = l->oldest;
         struct timespec due = s->last_write;
-        due.tv_sec += d->heartbeat_s;
+        due.tv_sec += l->d->heartbeat_s;
         if (monotime_before(&now, &due)) {
             long ms = (long)(due.tv_sec - now.tv_sec) * 1000 + (due.tv_nsec - now.tv_nsec) / 1000000;
             return ms < 0 ? 0 : ms > 1000 ? 1000 : (int)ms + 1;
@@ -315,166 +404,275 @@ static int heartbeats(struct delivery *d)
 
 /* Is the loop done? Once stopping, when every stream has ended or the
  * grace period is over (then the rest are cut off). */
-static int finished(struct delivery *d, int *stopping)
+static int finished(struct loop *l, int *stopping)
 {
-    pthread_mutex_lock(&d->ready_lock);
-    *stopping = d->stopping;
-    struct timespec deadline = d->stop_deadline;
-    pthread_mutex_unlock(&d->ready_lock);
+    pthread_mutex_lock(&l->lock);
+    *stopping = l->stopping;
+    struct timespec deadline = l->stop_deadline;
+    pthread_mutex_unlock(&l->lock);
     if (!*stopping)
         return 0;
-    if (atomic_load(&d->open) == 0)
+    if (atomic_load(&l->open) == 0)
         return 1;
     struct timespec now = monotime_now();
     if (monotime_before(&now, &deadline))
         return 0;
-    while (d->oldest)
-        finish(d->oldest, "shutdown (grace period over)", NULL);
-    return atomic_load(&d->open) == 0;
+    while (l->oldest)
+        finish(l->oldest, "shutdown (grace period over)", NULL);
+    return atomic_load(&l->open) == 0; /* else the inbox's, next time round */
 }
 
-static void *loop(void *arg)
+static void drain_wakefd(struct loop *l)
 {
-    struct delivery *d = arg;
+    uint64_t count;
+    if (read(l->wakefd, &count, sizeof count) < 0 && errno != EAGAIN && errno != EINTR)
+        log_error("delivery loop %u: read(eventfd): %s", l->index, strerror(errno));
+}
+
+/* Ends every stream, in the loop or still in the inbox. */
+static void end_all(struct loop *l, const char *why)
+{
+    take_inbox(l, 1);
+    while (l->oldest)
+        finish(l->oldest, why, NULL);
+    reap(l);
+}
+
+static void *loop_run(void *arg)
+{
+    struct loop *l = arg;
     struct epoll_event events[256];
-    int stopping = 0;
-    while (!finished(d, &stopping)) {
-        int timeout = heartbeats(d);
-        int n = epoll_wait(d->epfd, events, 256, stopping && timeout > 100 ? 100 : timeout);
-        for (int i = 0; i < n; i++) {
-            if (events[i].data.ptr == d) {
-                uint64_t count;
-                ssize_t ignored = read(d->wakefd, &count, sizeof count);
-                (void)ignored;
-            } else {
-                on_socket(events[i].data.ptr, events[i].events);
-            }
+    int stopping = 0, more = 0;
+    while (!finished(l, &stopping)) {
+        int timeout = heartbeats(l);
+        if (more || (stopping && timeout > 100))
+            timeout = more ? 0 : 100;
+        int n = epoll_wait(l->epfd, events, 256, timeout);
+        if (n < 0 && errno != EINTR) {
+            /* Not expected on a valid epoll set: end this loop's streams
+             * (clients reconnect) and take no more; the other loops go on. */
+            log_error("delivery loop %u stopped: epoll_wait: %s", l->index, strerror(errno));
+            pthread_mutex_lock(&l->lock); /* hand_to_loop checks it under the lock */
+            atomic_store(&l->failed, 1);
+            pthread_mutex_unlock(&l->lock);
+            hub_set_reader(l->d->hub, l->index, NULL, NULL);
+            end_all(l, "delivery loop failed");
+            return NULL;
         }
-        run_ready(d);
-        reap(d);
+        for (int i = 0; i < n; i++) {
+            struct delivery_stream *s = events[i].data.ptr;
+            if (events[i].data.ptr == l)
+                drain_wakefd(l);
+            else if (s->in_loop && !s->ended) /* not yet taken: next time */
+                on_socket(s, events[i].events);
+        }
+        take_inbox(l, stopping);
+        more = fan_out(l, stopping);
+        reap(l);
     }
-    reap(d);
+    end_all(l, "shutdown");
     return NULL;
 }
 
 /* ---- the interface ---- */
 
-struct delivery *delivery_start(struct hub *hub, struct stats *stats, unsigned heartbeat_s)
+static void kick(struct loop *l)
 {
-    struct delivery *d = calloc(1, sizeof *d);
+    uint64_t one = 1;
+    /* EAGAIN: the counter is full, so the loop wakes anyway. */
+    if (write(l->wakefd, &one, sizeof one) < 0 && errno != EAGAIN)
+        log_error("delivery loop %u: write(eventfd): %s", l->index, strerror(errno));
+}
+
+/* The hub_wake_fn. */
+static void wake_loop(void *ctx)
+{
+    kick(ctx);
+}
+
+static int loop_init(struct delivery *d, unsigned index)
+{
+    struct loop *l = &d->loops[index];
+    l->d = d;
+    l->index = index;
+    l->epfd = epoll_create1(EPOLL_CLOEXEC);
+    l->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = l };
+    if (l->epfd < 0 || l->wakefd < 0 ||
+        epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wakefd, &ev) != 0) {
+        log_error("cannot start delivery loop %u: %s", index, strerror(errno));
+        goto fail;
+    }
+    if (pthread_mutex_init(&l->lock, NULL) != 0)
+        goto fail;
+    hub_set_reader(d->hub, index, wake_loop, l);
+    if (pthread_create(&l->thread, NULL, loop_run, l) != 0) {
+        log_error("cannot start delivery loop %u: no thread", index);
+        hub_set_reader(d->hub, index, NULL, NULL);
+        pthread_mutex_destroy(&l->lock);
+        goto fail;
+    }
+    return 0;
+fail:
+    if (l->epfd >= 0) close(l->epfd);
+    if (l->wakefd >= 0) close(l->wakefd);
+    return -1;
+}
+
+static void loop_stop(struct loop *l, struct timespec deadline)
+{
+    pthread_mutex_lock(&l->lock);
+    l->stopping = 1;
+    l->stop_deadline = deadline;
+    pthread_mutex_unlock(&l->lock);
+    kick(l);
+}
+
+static void loop_free(struct loop *l)
+{
+    pthread_join(l->thread, NULL);
+    close(l->epfd);
+    close(l->wakefd);
+    pthread_mutex_destroy(&l->lock);
+}
+
+struct delivery *delivery_start(struct hub *hub, struct stats *stats, unsigned heartbeat_s,
+                                unsigned loops)
+{
+    if (loops == 0 || loops > DELIVERY_MAX_LOOPS)
+        return NULL;
+    struct delivery *d = calloc(1, sizeof *d + loops * sizeof d->loops[0]);
     if (!d)
         return NULL;
     d->hub = hub;
     d->stats = stats;
     d->heartbeat_s = heartbeat_s;
-    d->epfd = epoll_create1(EPOLL_CLOEXEC);
-    d->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = d };
-    if (d->epfd < 0 || d->wakefd < 0 || epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->wakefd, &ev) != 0 ||
-        pthread_mutex_init(&d->ready_lock, NULL) != 0) {
-        log_error("cannot start the delivery loop: %s", strerror(errno));
-        goto fail;
-    }
-    if (pthread_create(&d->thread, NULL, loop, d) != 0) {
-        pthread_mutex_destroy(&d->ready_lock);
-        goto fail;
+    atomic_init(&d->turn, 0);
+    for (unsigned i = 0; i < loops; i++) {
+        if (loop_init(d, i) != 0) {
+            struct timespec now = monotime_now();
+            for (unsigned k = 0; k < i; k++)
+                loop_stop(&d->loops[k], now);
+            for (unsigned k = 0; k < i; k++)
+                loop_free(&d->loops[k]);
+            free(d);
+            return NULL;
+        }
+        d->nloops = i + 1;
     }
     return d;
-fail:
-    if (d->epfd >= 0) close(d->epfd);
-    if (d->wakefd >= 0) close(d->wakefd);
-    free(d);
-    return NULL;
-}
-
-static void kick(struct delivery *d)
-{
-    uint64_t one = 1;
-    ssize_t ignored = write(d->wakefd, &one, sizeof one);
-    (void)ignored;
 }
 
 void delivery_stop(struct delivery *d, int grace_ms)
 {
     if (!d)
         return;
-    pthread_mutex_lock(&d->ready_lock);
-    d->stopping = 1;
-    d->stop_deadline = monotime_in_ms(grace_ms);
-    pthread_mutex_unlock(&d->ready_lock);
-    kick(d);
-    pthread_join(d->thread, NULL);
-    close(d->epfd);
-    close(d->wakefd);
-    pthread_mutex_destroy(&d->ready_lock);
+    struct timespec deadline = monotime_in_ms(grace_ms);
+    for (unsigned i = 0; i < d->nloops; i++)
+        loop_stop(&d->loops[i], deadline);
+    for (unsigned i = 0; i < d->nloops; i++)
+        loop_free(&d->loops[i]);
     free(d);
 }
 
-struct delivery_stream *delivery_stream_new(struct delivery *d, unsigned long no)
+/* The working loop with the fewest streams, searched from a turning start
+ * so that ties spread round robin. */
+static struct loop *pick(struct delivery *d)
+{
+    unsigned start = atomic_fetch_add(&d->turn, 1) % d->nloops;
+    struct loop *best = &d->loops[start];
+    for (unsigned k = 1; k < d->nloops; k++) {
+        struct loop *l = &d->loops[(start + k) % d->nloops];
+        if (atomic_load(&l->failed))
+            continue;
+        if (atomic_load(&best->failed) || atomic_load(&l->open) < atomic_load(&best->open))
+            best = l;
+    }
+    return best; /* a failed one only when all have: it refuses */
+}
+
+static struct delivery_stream *stream_new(struct loop *l, const struct delivery_request *req)
 {
     struct delivery_stream *s = calloc(1, sizeof *s);
-    if (s) {
-        s->d = d;
-        s->no = no;
-        s->fd = -1;
+    if (!s)
+        return NULL;
+    s->loop = l;
+    s->no = req->no;
+    s->fd = req->fd;
+    s->request_id = req->request_id;
+    if (fcgi_append_stdout(&s->pending, req->request_id, req->head, req->head_len) != 0) {
+        free(s);
+        return NULL;
     }
     return s;
 }
 
-/* Must hold ready_lock. Returns 1 if the list was empty (the loop may sleep). */
-static int enqueue(struct delivery *d, struct delivery_stream *s)
+static void stream_discard(struct delivery *d, struct delivery_stream *s)
 {
-    if (s->queued)
-        return 0;
-    s->queued = 1;
-    s->next_ready = NULL;
-    int was_empty = d->ready_tail == NULL;
-    if (d->ready_tail) d->ready_tail->next_ready = s; else d->ready_head = s;
-    d->ready_tail = s;
-    return was_empty;
-}
-
-void delivery_wake(void *stream)
-{
-    struct delivery_stream *s = stream;
-    struct delivery *d = s->d;
-    pthread_mutex_lock(&d->ready_lock);
-    int kick_loop = s->adopted && !s->closed && enqueue(d, s);
-    pthread_mutex_unlock(&d->ready_lock);
-    if (kick_loop)
-        kick(d);
-}
-
-void delivery_adopt(struct delivery_stream *s, int fd, int request_id, struct hub_sub *sub)
-{
-    struct delivery *d = s->d;
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-    atomic_fetch_add(&d->open, 1);
-    /*
-     * All under the lock: once the fd is in epoll the loop may end the
-     * stream at any moment, and it takes this lock to do so, so the stream
-     * cannot be freed before this function is done with it.
-     */
-    pthread_mutex_lock(&d->ready_lock);
-    s->fd = fd;
-    s->request_id = request_id;
-    s->sub = sub;
-    s->last_write = monotime_now();
-    s->adopted = 1;
-    struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = s };
-    epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev);
-    int kick_loop = enqueue(d, s); /* the first pump sends anything already due */
-    pthread_mutex_unlock(&d->ready_lock);
-    if (kick_loop)
-        kick(d);
-}
-
-void delivery_stream_free(struct delivery_stream *s)
-{
+    hub_unsubscribe(d->hub, s->sub);
+    strbuf_free(&s->pending);
     free(s);
 }
 
-size_t delivery_open(struct delivery *d)
+/* Under the loop's lock: into its epoll set and its inbox. */
+static enum hub_status hand_to_loop(struct loop *l, struct delivery_stream *s)
 {
-    return atomic_load(&d->open);
+    if (atomic_load(&l->failed))
+        return HUB_UNAVAILABLE;
+    if (l->stopping)
+        return HUB_CLOSED;
+    /* Events may come before the loop takes the stream from the inbox: the
+     * loop leaves them until then (level-triggered, they come again). */
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = s };
+    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, s->fd, &ev) != 0) {
+        log_error("stream %lu: epoll_ctl(ADD): %s", s->no, strerror(errno));
+        return HUB_UNAVAILABLE;
+    }
+    s->link = l->inbox;
+    l->inbox = s;
+    atomic_fetch_add(&l->open, 1);
+    return HUB_OK;
+}
+
+enum hub_status delivery_open(struct delivery *d, const struct delivery_request *req)
+{
+    struct loop *l = pick(d);
+    struct delivery_stream *s = stream_new(l, req);
+    if (!s)
+        return HUB_NO_MEMORY;
+    struct hub_subscription want = {
+        .topics = req->topics, .ntopics = req->ntopics, .last_event_id = req->last_event_id,
+        .reader = l->index, .owner = s,
+    };
+    enum hub_status st = hub_subscribe(d->hub, &want, &s->sub);
+    if (st != HUB_OK) {
+        strbuf_free(&s->pending);
+        free(s);
+        return st;
+    }
+    int flags = fcntl(req->fd, F_GETFL);
+    if (flags < 0 || fcntl(req->fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+        log_error("stream %lu: fcntl(O_NONBLOCK): %s", req->no, strerror(errno));
+        stream_discard(d, s);
+        return HUB_UNAVAILABLE;
+    }
+    pthread_mutex_lock(&l->lock);
+    st = hand_to_loop(l, s);
+    pthread_mutex_unlock(&l->lock);
+    if (st != HUB_OK) {
+        if (fcntl(req->fd, F_SETFL, flags) != 0) /* the caller answers with libfcgi */
+            log_error("stream %lu: fcntl(restore): %s", req->no, strerror(errno));
+        stream_discard(d, s);
+        return st;
+    }
+    kick(l);
+    return HUB_OK;
+}
+
+size_t delivery_open_streams(struct delivery *d)
+{
+    size_t n = 0;
+    for (unsigned i = 0; i < d->nloops; i++)
+        n += atomic_load(&d->loops[i].open);
+    return n;
 }

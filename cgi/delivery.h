@@ -1,49 +1,64 @@
 /*
- * delivery: one epoll loop that writes every open stream. After the accept
- * thread has checked a GET /events request, subscribed it to the hub and
- * written the response head with libfcgi, it hands the connection over here
- * and goes back to accepting. From then on the stream costs a socket and a small record, not a
- * thread: the loop sleeps in epoll_wait, the hub's wake callback queues the
- * streams that have news, and the loop copies their frames out of the hub
- * and writes them as FastCGI records, never blocking on a slow client.
+ * delivery: N epoll loops, one thread each, that write every open stream.
+ * After a request thread has checked a GET /events request it opens the
+ * stream here with one call: delivery_open() picks the least loaded loop,
+ * subscribes to the hub and hands the connection to that loop, or, if any
+ * step fails, undoes the others and leaves the caller to answer. From then
+ * on a stream costs a socket and a small record, not a thread.
  *
- * The hub does not know this module exists: it only calls delivery_wake().
+ * Each loop is one of the hub's readers: a publish wakes each loop once, and
+ * each loop fans the event out to its own streams, so fan-out runs on every
+ * core and no lock is held across it. A stream whose socket is full falls
+ * behind and catches up from the hub's history when it drains; heartbeats,
+ * hang-ups and the end of streams are each loop's own business.
  */
 #ifndef SSE_DELIVERY_H
 #define SSE_DELIVERY_H
+
+#include <stddef.h>
 
 #include "hub.h"
 #include "stats.h"
 
 struct delivery;
-struct delivery_stream;
 
-struct delivery *delivery_start(struct hub *hub, struct stats *stats, unsigned heartbeat_s);
+/* The most loops; --threads is capped here. */
+#define DELIVERY_MAX_LOOPS HUB_MAX_READERS
+
+/*
+ * Starts `loops` loops as the hub's readers 0..loops-1 (the hub must have
+ * been made with limits.readers == loops). NULL on failure, nothing left.
+ */
+struct delivery *delivery_start(struct hub *hub, struct stats *stats, unsigned heartbeat_s,
+                                unsigned loops);
 
 /*
  * Ends every stream (each gets a last comment and a proper end of request;
  * the hub must be closed first so that they all learn it), waiting at most
- * grace_ms for slow ones, then stops the loop and frees it.
+ * grace_ms for slow ones, then stops the loops and frees everything.
  */
 void delivery_stop(struct delivery *d, int grace_ms);
 
-/* A stream record to pass as the hub's wake context before adoption. */
-struct delivery_stream *delivery_stream_new(struct delivery *d, unsigned long no);
-
-/* The hub_wake_fn: queues the stream for the loop (ignored until adopted). */
-void delivery_wake(void *stream);
+struct delivery_request {
+    const struct sse_str *topics;
+    size_t ntopics;
+    const char *last_event_id;  /* resume after it; NULL: new events only */
+    int fd;                     /* the FastCGI connection, nothing written on it yet */
+    int request_id;             /* its FastCGI request id */
+    const char *head;           /* the response head and first frame: sent first */
+    size_t head_len;
+    unsigned long no;           /* the request's number, for log lines */
+};
 
 /*
- * Hands the stream over: fd is the FastCGI connection (with the response
- * head already written and flushed), request_id its FastCGI request id, sub
- * its subscription. From here the loop owns fd, sub and the stream record.
+ * Opens a stream. HUB_OK: a loop owns fd now (the caller frees its request
+ * without closing or writing to it); the loop sends the head, then events.
+ * Anything else: nothing was kept, fd is as it was, and the status says why
+ * (the hub's refusals, or HUB_UNAVAILABLE when a system call failed).
  */
-void delivery_adopt(struct delivery_stream *s, int fd, int request_id, struct hub_sub *sub);
+enum hub_status delivery_open(struct delivery *d, const struct delivery_request *req);
 
-/* Frees a stream record that was never adopted (its subscription gone). */
-void delivery_stream_free(struct delivery_stream *s);
-
-/* Streams the loop holds open now (for tests and stats). */
-size_t delivery_open(struct delivery *d);
+/* Streams the loops hold open now, all together (for tests and stats). */
+size_t delivery_open_streams(struct delivery *d);
 
 #endif

@@ -1,5 +1,6 @@
 #include "hub.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -19,13 +20,31 @@ struct entry {
     size_t ntopics;
 };
 
+/*
+ * A subscription. After hub_subscribe() only its reader's thread touches
+ * cursor, behind and attached (in hub_fan_out, hub_next, hub_unsubscribe).
+ */
 struct hub_sub {
-    uint64_t cursor;              /* seq of the last entry looked at */
+    uint64_t cursor;              /* seq of the last entry sent or passed over */
     struct hub_frame *first;      /* sent before anything else (the gap signal) */
-    hub_wake_fn wake;
-    void *wake_ctx;
+    void *owner;
+    unsigned reader;
+    int behind;                   /* skipped by hub_fan_out until caught up */
+    int attached;                 /* on its reader's member lists */
     size_t ntopics;
     struct membership members[];  /* one per topic */
+};
+
+/* A delivery loop following the ring. */
+struct reader {
+    hub_wake_fn wake;
+    void *ctx;
+    uint64_t done;                /* every event up to here is fanned out */
+    int kicked;                   /* woken since its last hub_reader_todo */
+    size_t subscribers;
+    /* Its subscribers catching up (new, or a full socket): changed by the
+     * reader's thread without the lock, read by hub_report(). */
+    atomic_size_t catching_up;
 };
 
 struct hub {
@@ -33,14 +52,20 @@ struct hub {
     struct entry *ring;           /* entry with seq s sits at ring[s % size] */
     size_t size;
     uint64_t last_seq;            /* 0 before the first event */
+    uint64_t oldest;              /* seq of the oldest kept entry (last_seq + 1: none) */
+    size_t kept_bytes;            /* frame bytes of the kept entries */
     uint64_t id_base;             /* generated id = id_base + seq */
     struct topics *topics;
     struct hub_limits limits;
     size_t subscribers;
     uint64_t published;
     uint64_t lagged;
+    uint64_t behind;              /* publishes refused with HUB_BEHIND */
     int closed;
     struct strbuf scratch;        /* render buffer, used under the lock */
+    pthread_cond_t progress;      /* a reader moved on, or the hub closed */
+    unsigned waiting;             /* publishers waiting on progress */
+    struct reader readers[HUB_MAX_READERS];
 };
 
 const char *hub_status_str(enum hub_status st)
@@ -55,6 +80,9 @@ const char *hub_status_str(enum hub_status st)
     case HUB_FULL: return "too many open streams";
     case HUB_CLOSED: return "shutting down";
     case HUB_NO_MEMORY: return "out of memory";
+    case HUB_TOO_LARGE: return "event too large: its frame alone is over the history's byte limit (--history-bytes)";
+    case HUB_BEHIND: return "delivery is behind: retry later";
+    case HUB_UNAVAILABLE: return "cannot take more streams now";
     }
     return "unknown hub status";
 }
@@ -74,11 +102,29 @@ struct hub *hub_new(const struct hub_limits *limits)
     hub->limits = *limits;
     hub->size = limits->history ? limits->history : 1;
     hub->ring = calloc(hub->size, sizeof *hub->ring);
-    hub->topics = topics_new();
+    if (hub->limits.readers > HUB_MAX_READERS)
+        hub->limits.readers = HUB_MAX_READERS;
+    hub->topics = topics_new(hub->limits.readers);
     /* Ids from this run start above any id a previous run can have handed
      * out, unless it published more than a million events a second. */
     hub->id_base = now_microseconds();
+    hub->oldest = 1;
     if (!hub->ring || !hub->topics || pthread_mutex_init(&hub->lock, NULL) != 0) {
+        free(hub->ring);
+        topics_free(hub->topics);
+        free(hub);
+        return NULL;
+    }
+    /* Publishers wait on a deadline of the monotonic clock. */
+    pthread_condattr_t attr;
+    int failed = pthread_condattr_init(&attr) != 0;
+    if (!failed) {
+        failed = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
+                 pthread_cond_init(&hub->progress, &attr) != 0;
+        pthread_condattr_destroy(&attr);
+    }
+    if (failed) {
+        pthread_mutex_destroy(&hub->lock);
         free(hub->ring);
         topics_free(hub->topics);
         free(hub);
@@ -106,6 +152,7 @@ void hub_free(struct hub *hub)
     free(hub->ring);
     topics_free(hub->topics);
     strbuf_free(&hub->scratch);
+    pthread_cond_destroy(&hub->progress);
     pthread_mutex_destroy(&hub->lock);
     free(hub);
 }
@@ -162,9 +209,19 @@ static size_t acquire_topics(struct hub *hub, const struct sse_str *names, size_
     return got;
 }
 
-static uint64_t oldest_seq(const struct hub *hub)
+/*
+ * Drops the oldest kept entry. Each of its topics remembers that an event of
+ * its own is gone: only a subscriber that had not read it yet has lost
+ * something (see next_locked).
+ */
+static void evict_oldest(struct hub *hub)
 {
-    return hub->last_seq >= hub->size ? hub->last_seq - hub->size + 1 : 1;
+    struct entry *e = &hub->ring[hub->oldest % hub->size];
+    for (size_t i = 0; i < e->ntopics; i++)
+        e->topics[i]->evicted = e->seq;
+    hub->kept_bytes -= e->frame->len;
+    entry_clear(hub, e);
+    hub->oldest++;
 }
 
 /* Renders the event with its final id into hub->scratch; returns the id. */
@@ -190,21 +247,92 @@ static char *render(struct hub *hub, const struct hub_message *msg, uint64_t seq
     return id;
 }
 
-static void wake_topic(const struct topic *t)
+/* The oldest event some reader has not fanned out yet (last_seq + 1: none). */
+static uint64_t undelivered(const struct hub *hub)
 {
-    for (struct membership *m = t->members; m; m = m->next)
-        m->sub->wake(m->sub->wake_ctx);
+    uint64_t min = hub->last_seq;
+    for (unsigned r = 0; r < hub->limits.readers; r++)
+        if (hub->readers[r].wake && hub->readers[r].done < min) /* a detached one holds nothing */
+            min = hub->readers[r].done;
+    return min + 1;
 }
 
-/* With the lock held: fills the next ring slot, evicting the oldest event. */
-static enum hub_status store(struct hub *hub, const struct hub_message *msg,
-                             struct strbuf *id_out, enum frame_status *frame_st)
+/* Does an entry of len bytes fit, evicting only what every reader is done with? */
+static int room_for(const struct hub *hub, size_t len)
 {
-    uint64_t seq = hub->last_seq + 1;
-    struct entry e = { .seq = seq };
-    e.id = render(hub, msg, seq, frame_st);
-    if (*frame_st != FRAME_OK)
-        return HUB_BAD_EVENT;
+    uint64_t seq = hub->last_seq + 1, o = hub->oldest, keep_from = undelivered(hub);
+    size_t bytes = hub->kept_bytes, budget = hub->limits.history_bytes;
+    while (o < seq && (seq - o >= hub->size || (budget && bytes + len > budget))) {
+        if (o >= keep_from)
+            return 0;
+        bytes -= hub->ring[o % hub->size].frame->len;
+        o++;
+    }
+    return 1;
+}
+
+static struct timespec wait_deadline(const struct hub *hub)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += hub->limits.publish_wait_ms / 1000;
+    deadline.tv_nsec += (long)(hub->limits.publish_wait_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    return deadline;
+}
+
+/* With the lock held: waits until the frame fits or the deadline passes. */
+static enum hub_status wait_for_room(struct hub *hub, size_t len, const struct timespec *deadline)
+{
+    int timed_out = 0;
+    while (!hub->closed && !room_for(hub, len)) {
+        if (timed_out) {
+            hub->behind++;
+            return HUB_BEHIND;
+        }
+        hub->waiting++;
+        timed_out = pthread_cond_timedwait(&hub->progress, &hub->lock, deadline) == ETIMEDOUT;
+        hub->waiting--;
+    }
+    return hub->closed ? HUB_CLOSED : HUB_OK;
+}
+
+/*
+ * With the lock held: fills the next ring slot, evicting the oldest events
+ * until it fits. Sets *wake to the readers to wake once the lock is dropped.
+ */
+static enum hub_status store(struct hub *hub, const struct hub_message *msg,
+                             struct strbuf *id_out, enum frame_status *frame_st, int *wake)
+{
+    /* The frame's size decides whether it fits; its id depends on its seq,
+     * which waiting can change: render, and render again after a wait. */
+    uint64_t seq;
+    char *id;
+    struct timespec deadline;
+    int waited = 0;
+    for (;;) {
+        seq = hub->last_seq + 1;
+        id = render(hub, msg, seq, frame_st);
+        if (*frame_st != FRAME_OK)
+            return HUB_BAD_EVENT;
+        if (hub->limits.history_bytes && hub->scratch.len > hub->limits.history_bytes) {
+            free(id);
+            return HUB_TOO_LARGE; /* it could never be kept for a reconnect */
+        }
+        if (room_for(hub, hub->scratch.len))
+            break;
+        size_t len = hub->scratch.len;
+        free(id);
+        if (!waited++)
+            deadline = wait_deadline(hub); /* one deadline, however often it re-renders */
+        enum hub_status st = wait_for_room(hub, len, &deadline);
+        if (st != HUB_OK)
+            return st;
+    }
+    struct entry e = { .seq = seq, .id = id };
     e.frame = e.id ? frame_from(&hub->scratch) : NULL;
     e.topics = calloc(msg->ntopics, sizeof *e.topics);
     if (e.frame && e.topics)
@@ -213,16 +341,31 @@ static enum hub_status store(struct hub *hub, const struct hub_message *msg,
         entry_clear(hub, &e);
         return HUB_NO_MEMORY;
     }
-    struct entry *slot = &hub->ring[seq % hub->size];
-    entry_clear(hub, slot);
-    *slot = e;
+    /* Oldest first, until the new one fits by count and by bytes. When the
+     * ring is full by count, the slot freed is the one the new entry takes. */
+    size_t budget = hub->limits.history_bytes;
+    while (hub->oldest < seq &&
+           (seq - hub->oldest >= hub->size || (budget && hub->kept_bytes + e.frame->len > budget)))
+        evict_oldest(hub);
+    hub->ring[seq % hub->size] = e;
+    hub->kept_bytes += e.frame->len;
     hub->last_seq = seq;
     hub->published++;
-    for (size_t i = 0; i < e.ntopics; i++) {
+    for (size_t i = 0; i < e.ntopics; i++)
         e.topics[i]->published++;
-        wake_topic(e.topics[i]);
+    for (unsigned r = 0; r < hub->limits.readers; r++) {
+        wake[r] = !hub->readers[r].kicked;
+        hub->readers[r].kicked = 1;
     }
     return HUB_OK;
+}
+
+/* Outside the lock: a wake-up is a write to an eventfd, no need to hold it. */
+static void wake_readers(struct hub *hub, const int *wake)
+{
+    for (unsigned r = 0; r < hub->limits.readers; r++)
+        if (wake[r] && hub->readers[r].wake)
+            hub->readers[r].wake(hub->readers[r].ctx);
 }
 
 enum hub_status hub_publish(struct hub *hub, const struct hub_message *msg,
@@ -238,17 +381,72 @@ enum hub_status hub_publish(struct hub *hub, const struct hub_message *msg,
     if (type.ptr && type.len == sizeof HUB_GAP_TYPE - 1 &&
         memcmp(type.ptr, HUB_GAP_TYPE, type.len) == 0)
         return HUB_RESERVED_TYPE;
+    int wake[HUB_MAX_READERS] = { 0 };
     pthread_mutex_lock(&hub->lock);
-    st = hub->closed ? HUB_CLOSED : store(hub, msg, id_out, frame_st);
+    st = hub->closed ? HUB_CLOSED : store(hub, msg, id_out, frame_st, wake);
     pthread_mutex_unlock(&hub->lock);
+    wake_readers(hub, wake);
     return st;
+}
+
+/* ---- readers ---- */
+
+void hub_set_reader(struct hub *hub, unsigned r, hub_wake_fn wake, void *ctx)
+{
+    pthread_mutex_lock(&hub->lock);
+    hub->readers[r].wake = wake;
+    hub->readers[r].ctx = ctx;
+    hub->readers[r].done = hub->last_seq;
+    pthread_mutex_unlock(&hub->lock);
+}
+
+uint64_t hub_reader_todo(struct hub *hub, unsigned r, int *closed)
+{
+    pthread_mutex_lock(&hub->lock);
+    hub->readers[r].kicked = 0;
+    uint64_t last = hub->last_seq;
+    *closed = hub->closed;
+    pthread_mutex_unlock(&hub->lock);
+    return last;
+}
+
+void hub_reader_done(struct hub *hub, unsigned r, uint64_t seq)
+{
+    pthread_mutex_lock(&hub->lock);
+    hub->readers[r].done = seq;
+    if (hub->waiting)
+        pthread_cond_broadcast(&hub->progress);
+    pthread_mutex_unlock(&hub->lock);
+}
+
+/*
+ * No lock: the entry cannot change under us. It was written under the lock
+ * before hub_reader_todo() (which took the lock) saw its seq, and it cannot
+ * be evicted before this reader's hub_reader_done() passes it. The member
+ * lists are this reader's own, and so are the subscriptions on them.
+ */
+void hub_fan_out(struct hub *hub, unsigned r, uint64_t seq, hub_send_fn send)
+{
+    const struct entry *e = &hub->ring[seq % hub->size];
+    for (size_t i = 0; i < e->ntopics; i++) {
+        for (struct membership *m = e->topics[i]->members[r]; m; m = m->next) {
+            struct hub_sub *sub = m->sub;
+            if (sub->behind || sub->cursor >= seq) /* catching up, or has it */
+                continue;
+            sub->cursor = seq;
+            if (send(sub->owner, e->frame) != 0) {
+                sub->behind = 1;
+                atomic_fetch_add(&hub->readers[r].catching_up, 1);
+            }
+        }
+    }
 }
 
 /* The "events may be missing" frame for a Last-Event-ID not in the history. */
 static struct hub_frame *gap_frame(struct hub *hub, const char *last_event_id)
 {
     struct strbuf data = STRBUF_INIT;
-    const struct entry *oldest = &hub->ring[oldest_seq(hub) % hub->size];
+    const struct entry *oldest = &hub->ring[hub->oldest % hub->size];
     int failed = strbuf_puts(&data, "{\"lastEventId\":") != 0 ||
                  json_append_string(&data, last_event_id, strlen(last_event_id)) != 0 ||
                  strbuf_puts(&data, ",\"oldestKeptId\":") != 0 ||
@@ -273,7 +471,7 @@ static int position(struct hub *hub, struct hub_sub *sub, const char *last_event
     sub->cursor = hub->last_seq;
     if (!last_event_id)
         return 0;
-    uint64_t oldest = oldest_seq(hub);
+    uint64_t oldest = hub->oldest;
     for (uint64_t s = hub->last_seq; s >= oldest && s > 0; s--) {
         if (strcmp(hub->ring[s % hub->size].id, last_event_id) == 0) {
             sub->cursor = s;
@@ -285,11 +483,12 @@ static int position(struct hub *hub, struct hub_sub *sub, const char *last_event
     return sub->first ? 0 : -1;
 }
 
-static void leave_all(struct hub *hub, struct hub_sub *sub, size_t joined)
+/* With the lock held: drops the topics of a subscription. */
+static void release_topics(struct hub *hub, struct hub_sub *sub)
 {
-    for (size_t i = 0; i < joined; i++) {
+    for (size_t i = 0; i < sub->ntopics; i++) {
         struct topic *t = sub->members[i].topic;
-        topics_leave(t, &sub->members[i]);
+        t->subscribers--;
         topics_release(hub->topics, t);
     }
 }
@@ -306,14 +505,18 @@ static enum hub_status join(struct hub *hub, struct hub_sub *sub, const struct h
     if (sub->ntopics == 0)
         return HUB_NO_MEMORY;
     for (size_t i = 0; i < sub->ntopics; i++) {
-        sub->members[i].sub = sub;
-        topics_join(scratch[i], &sub->members[i]);
+        sub->members[i] = (struct membership){ .sub = sub, .topic = scratch[i] };
+        scratch[i]->subscribers++;
     }
     if (position(hub, sub, req->last_event_id) != 0) {
-        leave_all(hub, sub, sub->ntopics);
+        release_topics(hub, sub);
         return HUB_NO_MEMORY;
     }
     hub->subscribers++;
+    if (hub->limits.readers) {
+        hub->readers[sub->reader].subscribers++;
+        atomic_fetch_add(&hub->readers[sub->reader].catching_up, 1); /* sub->behind */
+    }
     return HUB_OK;
 }
 
@@ -330,8 +533,9 @@ enum hub_status hub_subscribe(struct hub *hub, const struct hub_subscription *re
         free(scratch);
         return HUB_NO_MEMORY;
     }
-    sub->wake = req->wake;
-    sub->wake_ctx = req->wake_ctx;
+    sub->owner = req->owner;
+    sub->reader = hub->limits.readers && req->reader < hub->limits.readers ? req->reader : 0;
+    sub->behind = 1; /* until hub_next() has brought it up to its reader */
     pthread_mutex_lock(&hub->lock);
     st = join(hub, sub, req, scratch);
     pthread_mutex_unlock(&hub->lock);
@@ -344,12 +548,30 @@ enum hub_status hub_subscribe(struct hub *hub, const struct hub_subscription *re
     return HUB_OK;
 }
 
+/* No lock: the member lists are the reader's own (see topics.h), and the
+ * topics stay alive while the subscription holds them. */
+void hub_attach(struct hub *hub, struct hub_sub *sub)
+{
+    (void)hub;
+    for (size_t i = 0; i < sub->ntopics; i++)
+        topics_join(sub->members[i].topic, sub->reader, &sub->members[i]);
+    sub->attached = 1;
+}
+
 static int wanted(const struct hub_sub *sub, const struct entry *e)
 {
     for (size_t i = 0; i < e->ntopics; i++)
         for (size_t k = 0; k < sub->ntopics; k++)
             if (e->topics[i] == sub->members[k].topic)
                 return 1;
+    return 0;
+}
+
+static int own_event_evicted(const struct hub_sub *sub)
+{
+    for (size_t k = 0; k < sub->ntopics; k++)
+        if (sub->members[k].topic->evicted > sub->cursor)
+            return 1;
     return 0;
 }
 
@@ -363,13 +585,20 @@ static enum hub_next next_locked(struct hub *hub, struct hub_sub *sub, struct hu
         sub->first = NULL;
         return HUB_NEXT_FRAME;
     }
-    /* The history is shared by all topics: a cursor that fell out of it may
-     * have missed events of its own topics, so the stream must resume. */
-    if (sub->cursor + 1 < oldest_seq(hub)) {
-        hub->lagged++;
-        return HUB_NEXT_LAGGED;
+    /* The history is shared by all topics: a cursor that fell out of it
+     * lost something only if an event of its own topics was evicted before
+     * it was read. Otherwise only other topics' events are gone, and a quiet
+     * topic's subscriber simply moves on. */
+    if (sub->cursor + 1 < hub->oldest) {
+        if (own_event_evicted(sub)) {
+            hub->lagged++;
+            return HUB_NEXT_LAGGED;
+        }
+        sub->cursor = hub->oldest - 1;
     }
-    while (sub->cursor < hub->last_seq) {
+    /* Up to what the reader has fanned out: later events reach it there. */
+    uint64_t upto = hub->limits.readers ? hub->readers[sub->reader].done : hub->last_seq;
+    while (sub->cursor < upto) {
         const struct entry *e = &hub->ring[++sub->cursor % hub->size];
         if (wanted(sub, e)) {
             atomic_fetch_add(&e->frame->refs, 1);
@@ -377,6 +606,9 @@ static enum hub_next next_locked(struct hub *hub, struct hub_sub *sub, struct hu
             return HUB_NEXT_FRAME;
         }
     }
+    if (sub->behind && hub->limits.readers)
+        atomic_fetch_sub(&hub->readers[sub->reader].catching_up, 1);
+    sub->behind = 0;
     return HUB_NEXT_NONE;
 }
 
@@ -392,9 +624,18 @@ void hub_unsubscribe(struct hub *hub, struct hub_sub *sub)
 {
     if (!sub)
         return;
+    /* Off the reader's lists first (its own, no lock), while the topics
+     * are certainly alive. */
+    for (size_t i = 0; sub->attached && i < sub->ntopics; i++)
+        topics_leave(sub->members[i].topic, sub->reader, &sub->members[i]);
     pthread_mutex_lock(&hub->lock);
-    leave_all(hub, sub, sub->ntopics);
+    release_topics(hub, sub);
     hub->subscribers--;
+    if (hub->limits.readers) {
+        hub->readers[sub->reader].subscribers--;
+        if (sub->behind)
+            atomic_fetch_sub(&hub->readers[sub->reader].catching_up, 1);
+    }
     pthread_mutex_unlock(&hub->lock);
     hub_frame_release(sub->first);
     free(sub);
@@ -420,10 +661,19 @@ void hub_report(struct hub *hub, struct hub_totals *totals,
     *totals = (struct hub_totals){
         .subscribers = hub->subscribers,
         .topics = topics_count(hub->topics),
-        .kept = hub->last_seq < hub->size ? hub->last_seq : hub->size,
+        .kept = (size_t)(hub->last_seq + 1 - hub->oldest),
+        .kept_bytes = hub->kept_bytes,
         .published = hub->published,
         .lagged = hub->lagged,
+        .behind = hub->behind,
+        .readers = hub->limits.readers,
     };
+    for (unsigned r = 0; r < hub->limits.readers; r++) {
+        totals->reader[r].subscribers = hub->readers[r].subscribers;
+        totals->reader[r].catching_up = atomic_load(&hub->readers[r].catching_up);
+        totals->reader[r].backlog = hub->last_seq - hub->readers[r].done;
+        totals->backlog += totals->reader[r].backlog;
+    }
     if (fn)
         topics_each(hub->topics, report_topic, &rc);
     pthread_mutex_unlock(&hub->lock);
@@ -437,18 +687,16 @@ size_t hub_subscribers(struct hub *hub)
     return n;
 }
 
-static void wake_everyone(void *arg, const struct topic *t)
-{
-    (void)arg;
-    wake_topic(t);
-}
-
 void hub_close(struct hub *hub)
 {
+    int wake[HUB_MAX_READERS] = { 0 };
     pthread_mutex_lock(&hub->lock);
     hub->closed = 1;
-    topics_each(hub->topics, wake_everyone, NULL);
+    for (unsigned r = 0; r < hub->limits.readers; r++)
+        wake[r] = 1;
+    pthread_cond_broadcast(&hub->progress); /* waiting publishers: HUB_CLOSED */
     pthread_mutex_unlock(&hub->lock);
+    wake_readers(hub, wake);
 }
 
 int hub_has_id(struct hub *hub, const char *id, size_t n)

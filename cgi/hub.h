@@ -1,14 +1,23 @@
 /*
  * hub: topics, ids, history and who wants what. A publisher hands the hub an
  * event for one or more topics; the hub gives it an id, renders its frame
- * once, keeps it in a ring of recent events (the history) and wakes only the
- * subscribers of those topics. Each subscriber follows the ring with its own
- * cursor, so a slow one never holds up the publisher or anyone else.
+ * once and keeps it in a ring of recent events (the history).
  *
- * The hub knows nothing about FastCGI or threads. How a frame reaches a
- * client is the delivery side's business; the hub only calls the wake
- * function a subscriber gave it, then the subscriber collects its frames with
- * hub_next() whenever it likes.
+ * Readers (the delivery loops, one thread each) follow the ring: a publish
+ * wakes each reader once, not each subscriber, so the hub's lock is held
+ * for O(readers) per publish. Each reader then fans the event out to its own
+ * subscribers with hub_fan_out(), without the lock: every reader keeps its
+ * own per-topic lists. A subscriber that cannot take a frame right away
+ * (its socket is full) falls behind and catches up later with hub_next(),
+ * following the ring with its own cursor; it lags (and must reconnect) only
+ * if an event of its own topics was evicted before it read it.
+ *
+ * Back-pressure: an event a reader has not fanned out yet is never evicted.
+ * A publish that would need to evict one waits (at most publish_wait_ms)
+ * for the readers to catch up, and is refused with HUB_BEHIND past that:
+ * never accepted only to be lost to everyone.
+ *
+ * The hub knows nothing about FastCGI or sockets: that is the delivery side.
  */
 #ifndef SSE_HUB_H
 #define SSE_HUB_H
@@ -33,7 +42,12 @@ struct hub_limits {
     size_t history;          /* events kept (at least 1) */
     size_t max_subscribers;  /* hub_subscribe answers HUB_FULL past it */
     size_t max_topics;       /* per subscriber and per event */
+    size_t history_bytes;    /* the kept frames' bytes at most (0: no bound) */
+    unsigned readers;        /* delivery loops following the ring (at most HUB_MAX_READERS) */
+    unsigned publish_wait_ms; /* how long a publish waits for the readers to catch up */
 };
+
+#define HUB_MAX_READERS 64
 
 enum hub_status {
     HUB_OK = 0,
@@ -45,6 +59,9 @@ enum hub_status {
     HUB_FULL,
     HUB_CLOSED,
     HUB_NO_MEMORY,
+    HUB_TOO_LARGE,       /* the frame alone is over limits.history_bytes */
+    HUB_BEHIND,          /* delivery has not caught up within publish_wait_ms */
+    HUB_UNAVAILABLE,     /* the delivery side cannot take the stream (system resources) */
 };
 
 const char *hub_status_str(enum hub_status st);
@@ -70,15 +87,37 @@ struct hub_message {
 enum hub_status hub_publish(struct hub *hub, const struct hub_message *msg,
                             struct strbuf *id_out, enum frame_status *frame_st);
 
-/* Called with the hub's lock held: must only flag and signal, never block. */
+/* Tells a reader there are new events (or the hub closed); must not block. */
 typedef void (*hub_wake_fn)(void *ctx);
+
+/* Registers reader r's wake function (before the first publish). */
+void hub_set_reader(struct hub *hub, unsigned r, hub_wake_fn wake, void *ctx);
+
+/*
+ * For reader r: the seq of the newest event, or, with *closed set, that the
+ * hub is closing. Events after the reader's done mark up to it are to be
+ * fanned out, then hub_reader_done() called.
+ */
+uint64_t hub_reader_todo(struct hub *hub, unsigned r, int *closed);
+
+/*
+ * Sends event seq to every subscriber of reader r that wants it and is live:
+ * send(owner, frame) returns 0 when the subscriber can take more, anything
+ * else when it cannot (it falls behind and catches up with hub_next). Only
+ * reader r's thread may call this, between hub_reader_todo and _done.
+ */
+typedef int (*hub_send_fn)(void *owner, const struct hub_frame *frame);
+void hub_fan_out(struct hub *hub, unsigned r, uint64_t seq, hub_send_fn send);
+
+/* Reader r has fanned out every event up to seq: they may be evicted now. */
+void hub_reader_done(struct hub *hub, unsigned r, uint64_t seq);
 
 struct hub_subscription {
     const struct sse_str *topics;
     size_t ntopics;
     const char *last_event_id;  /* resume after this id; NULL: only new events */
-    hub_wake_fn wake;
-    void *wake_ctx;
+    unsigned reader;            /* the delivery loop that will serve it */
+    void *owner;                /* passed to hub_send_fn */
 };
 
 struct hub_sub;
@@ -92,9 +131,21 @@ struct hub_sub;
 enum hub_status hub_subscribe(struct hub *hub, const struct hub_subscription *req,
                               struct hub_sub **out);
 
+/*
+ * Puts a subscription on its reader's per-topic lists: from then on
+ * hub_fan_out() reaches it once it has caught up with hub_next(). Only the
+ * reader's thread may call this (and hub_unsubscribe once attached).
+ */
+void hub_attach(struct hub *hub, struct hub_sub *sub);
+
+/*
+ * Catching up: the next frame for a subscriber that fell behind (or just
+ * subscribed), up to what its reader has fanned out. HUB_NEXT_NONE means it
+ * has caught up and hub_fan_out() reaches it again.
+ */
 enum hub_next {
     HUB_NEXT_FRAME,   /* *frame holds a reference: send, then hub_frame_release() */
-    HUB_NEXT_NONE,    /* nothing new: wait for a wake-up */
+    HUB_NEXT_NONE,    /* caught up: live again */
     HUB_NEXT_CLOSED,  /* the hub is shutting down */
     HUB_NEXT_LAGGED,  /* fell out of the history: end the stream, the client resumes */
 };
@@ -108,8 +159,17 @@ struct hub_totals {
     size_t subscribers;
     size_t topics;
     size_t kept;         /* events in the history */
+    size_t kept_bytes;   /* their frames' bytes */
     uint64_t published;
     uint64_t lagged;     /* subscribers dropped for falling behind */
+    uint64_t behind;     /* publishes refused: delivery behind (HUB_BEHIND) */
+    uint64_t backlog;    /* events published but not fanned out, all readers */
+    unsigned readers;
+    struct hub_reader_info {
+        size_t subscribers;
+        size_t catching_up;  /* subscribers behind (new, or a full socket) */
+        uint64_t backlog;
+    } reader[HUB_MAX_READERS];
 };
 
 struct hub_topic_info {
@@ -124,7 +184,7 @@ void hub_report(struct hub *hub, struct hub_totals *totals,
 
 size_t hub_subscribers(struct hub *hub);
 
-/* Wakes every subscriber (hub_next answers HUB_NEXT_CLOSED) and refuses publishes. */
+/* Wakes every reader (hub_next answers HUB_NEXT_CLOSED) and refuses publishes. */
 void hub_close(struct hub *hub);
 
 /*

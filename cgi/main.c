@@ -107,7 +107,9 @@ static void *wait_for_stop(void *arg)
 
 static int worker_start(struct worker *w, const struct config *cfg, int listen_fd)
 {
-    struct hub_limits limits = { cfg->history, cfg->max_streams, cfg->max_topics };
+    struct hub_limits limits = { cfg->history, cfg->max_streams, cfg->max_topics,
+                                 cfg->history_bytes, cfg->threads,
+                                 (unsigned)cfg->publish_wait_ms };
     struct server_limits server_limits = { cfg->max_requests, cfg->request_timeout_s };
     int err = 0;
     stats_init(&w->stats);
@@ -120,7 +122,7 @@ static int worker_start(struct worker *w, const struct config *cfg, int listen_f
     w->access_ready = 1;
     w->app.access = &w->access;
     if (!(w->app.hub = hub_new(&limits)) ||
-        !(w->app.delivery = delivery_start(w->app.hub, &w->stats, cfg->heartbeat_s)))
+        !(w->app.delivery = delivery_start(w->app.hub, &w->stats, cfg->heartbeat_s, cfg->threads)))
         return -1;
     w->ticker = ticker_start(w->app.hub, cfg->tick_ms, &err);
     if (err != 0 || !(w->srv = server_new(listen_fd, &w->app, &server_limits)))

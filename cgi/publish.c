@@ -301,6 +301,10 @@ static int answer(struct publish *p, enum hub_status st, enum frame_status fst,
         response_body(p->req->out, "text/plain; charset=utf-8", id->ptr, id->len);
         return 0;
     }
+    if (st == HUB_BEHIND) /* refused before it would be lost: the publisher retries */
+        return reject(p, "503 Service Unavailable", "Retry-After: 1\r\n", "%s", hub_status_str(st));
+    if (st == HUB_TOO_LARGE)
+        return reject(p, "413 Content Too Large", NULL, "%s", hub_status_str(st));
     if (st == HUB_CLOSED || st == HUB_NO_MEMORY)
         return reject(p, "503 Service Unavailable", NULL, "%s", hub_status_str(st));
     return reject(p, "400 Bad Request", NULL, "%s",

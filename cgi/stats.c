@@ -40,19 +40,33 @@ static void json_topic(void *ctx, const struct hub_topic_info *t)
     w->first = 0;
 }
 
+/* Per delivery loop: its streams, how many of them are catching up (a full
+ * socket), and the events it has yet to fan out. */
+static int json_loops(struct strbuf *out, const struct hub_totals *t)
+{
+    int failed = strbuf_puts(out, "[") != 0;
+    for (unsigned r = 0; r < t->readers; r++)
+        failed |= strbuf_printf(out, "%s{\"streams\":%zu,\"catching_up\":%zu,\"backlog\":%llu}",
+                                r ? "," : "", t->reader[r].subscribers,
+                                t->reader[r].catching_up,
+                                (unsigned long long)t->reader[r].backlog) != 0;
+    return failed | (strbuf_puts(out, "]") != 0);
+}
+
 int stats_json(struct strbuf *out, struct stats *s, struct hub *hub)
 {
     struct hub_totals totals;
-    struct strbuf topics = STRBUF_INIT;
+    struct strbuf topics = STRBUF_INIT, loops = STRBUF_INIT;
     struct topic_writer w = { &topics, NULL, 1, 0 };
     hub_report(hub, &totals, json_topic, &w);
-    int failed = w.failed ||
+    int failed = w.failed || json_loops(&loops, &totals) ||
         strbuf_printf(out,
                       "{\"uptime\":%.3f,\"streams\":%zu,\"streams_total\":%llu,"
                       "\"streams_rejected\":%llu,\"published\":%llu,\"delivered\":%llu,"
                       "\"dropped\":%llu,\"publish_rejected\":%llu,\"requests_rejected\":%llu,"
                       "\"log_dropped\":%llu,\"history\":%zu,"
-                      "\"topics\":{%s}}\n",
+                      "\"history_bytes\":%zu,\"publish_behind\":%llu,\"backlog\":%llu,"
+                      "\"loops\":%s,\"topics\":{%s}}\n",
                       uptime_seconds(s), totals.subscribers,
                       (unsigned long long)atomic_load(&s->streams_total),
                       (unsigned long long)atomic_load(&s->streams_rejected),
@@ -61,8 +75,11 @@ int stats_json(struct strbuf *out, struct stats *s, struct hub *hub)
                       (unsigned long long)totals.lagged,
                       (unsigned long long)atomic_load(&s->publish_rejected),
                       (unsigned long long)atomic_load(&s->requests_rejected),
-                      log_dropped(), totals.kept, topics.ptr ? topics.ptr : "") != 0;
+                      log_dropped(), totals.kept, totals.kept_bytes,
+                      (unsigned long long)totals.behind, (unsigned long long)totals.backlog,
+                      loops.ptr, topics.ptr ? topics.ptr : "") != 0;
     strbuf_free(&topics);
+    strbuf_free(&loops);
     return failed ? -1 : 0;
 }
 
@@ -116,6 +133,14 @@ int stats_prometheus(struct strbuf *out, struct stats *s, struct hub *hub)
                (double)log_dropped()) ||
         metric(out, "sse_history_events", "gauge", "Events kept for replay.",
                (double)totals.kept) ||
+        metric(out, "sse_history_bytes", "gauge", "Bytes of the frames kept for replay.",
+               (double)totals.kept_bytes) ||
+        metric(out, "sse_publish_behind_total", "counter",
+               "Publishes refused with 503 because delivery was behind.",
+               (double)totals.behind) ||
+        metric(out, "sse_delivery_backlog", "gauge",
+               "Events published but not yet fanned out, summed over the delivery loops.",
+               (double)totals.backlog) ||
         strbuf_puts(out, "# HELP sse_topic_streams Open streams per topic.\n"
                          "# TYPE sse_topic_streams gauge\n") ||
         strbuf_append(out, streams.ptr ? streams.ptr : "", streams.len) ||

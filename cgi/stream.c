@@ -27,15 +27,12 @@ static const char event_stream_head[] =
     "\r\n";
 
 /* Headers plus a first frame that sets the browser's reconnection delay. */
-static int open_stream(FCGX_Request *req, unsigned long retry_ms)
+static int stream_head(struct strbuf *sb, unsigned long retry_ms)
 {
-    struct strbuf sb = STRBUF_INIT;
-    int rc = -1;
-    if (strbuf_append(&sb, event_stream_head, sizeof event_stream_head - 1) == 0 &&
-        frame_retry(&sb, retry_ms) == FRAME_OK)
-        rc = response_send(req->out, sb.ptr, sb.len);
-    strbuf_free(&sb);
-    return rc;
+    if (strbuf_append(sb, event_stream_head, sizeof event_stream_head - 1) != 0 ||
+        frame_retry(sb, retry_ms) != FRAME_OK)
+        return -1;
+    return 0;
 }
 
 /* Up to 5..15 s, so thousands of refused clients do not all return at once. */
@@ -49,7 +46,7 @@ static unsigned retry_after_seconds(unsigned long no)
 static void refuse(FCGX_Request *req, const struct app *app, unsigned long no,
                    enum hub_status st)
 {
-    if (st == HUB_FULL || st == HUB_CLOSED || st == HUB_NO_MEMORY) {
+    if (st == HUB_FULL || st == HUB_CLOSED || st == HUB_NO_MEMORY || st == HUB_UNAVAILABLE) {
         char header[40];
         snprintf(header, sizeof header, "Retry-After: %u\r\n", retry_after_seconds(no));
         if (st == HUB_FULL)
@@ -93,38 +90,41 @@ static const char *last_event_id_error(struct sse_str id)
     return NULL;
 }
 
-static enum hub_status subscribe(const struct app *app, const struct form *query,
-                                 const char *last_id, struct delivery_stream *ds,
-                                 struct hub_sub **sub)
+/*
+ * One call opens the stream: the delivery side subscribes and takes the
+ * connection, or refuses and keeps nothing. On success libfcgi frees the
+ * request's buffers but leaves the connection open (FCGX_Free with close =
+ * 0): nothing was written through it, the loop sends the head.
+ */
+static enum hub_status open_stream(FCGX_Request *req, const struct app *app,
+                                   const struct form *query, const char *last_id,
+                                   unsigned long no)
 {
     size_t n;
     struct sse_str *topics = topic_list_from_form(query, STREAM_DEFAULT_TOPIC, &n);
-    if (!topics)
+    struct strbuf head = STRBUF_INIT;
+    if (!topics || stream_head(&head, app->cfg->retry_ms) != 0) {
+        free(topics);
+        strbuf_free(&head);
         return HUB_NO_MEMORY;
-    struct hub_subscription want = {
+    }
+    struct delivery_request want = {
         .topics = topics, .ntopics = n, .last_event_id = last_id,
-        .wake = delivery_wake, .wake_ctx = ds,
+        .fd = req->ipcFd, .request_id = req->requestId, .head = head.ptr, .head_len = head.len,
+        .no = no,
     };
-    enum hub_status st = hub_subscribe(app->hub, &want, sub);
+    enum hub_status st = delivery_open(app->delivery, &want);
     free(topics);
+    strbuf_free(&head);
+    if (st == HUB_OK) {
+        const char *addr = FCGX_GetParam("REMOTE_ADDR", req->envp);
+        const char *qs = FCGX_GetParam("QUERY_STRING", req->envp);
+        atomic_fetch_add(&app->stats->streams_total, 1);
+        log_info("stream %lu open from %s, query '%.200s', %zu connected", no,
+                 addr ? addr : "?", qs ? qs : "", hub_subscribers(app->hub));
+        FCGX_Free(req, 0);
+    }
     return st;
-}
-
-/*
- * libfcgi frees the request's buffers but leaves the connection open
- * (FCGX_Free with close = 0); the delivery loop takes it from here.
- */
-static void hand_over(FCGX_Request *req, const struct app *app, struct delivery_stream *ds,
-                      struct hub_sub *sub, unsigned long no)
-{
-    const char *addr = FCGX_GetParam("REMOTE_ADDR", req->envp);
-    const char *query = FCGX_GetParam("QUERY_STRING", req->envp);
-    atomic_fetch_add(&app->stats->streams_total, 1);
-    log_info("stream %lu open from %s, query '%.200s', %zu connected", no, addr ? addr : "?",
-             query ? query : "", hub_subscribers(app->hub));
-    int fd = req->ipcFd, request_id = req->requestId;
-    FCGX_Free(req, 0);
-    delivery_adopt(ds, fd, request_id, sub);
 }
 
 static int serve_get(FCGX_Request *req, const struct app *app, unsigned long no,
@@ -137,21 +137,11 @@ static int serve_get(FCGX_Request *req, const struct app *app, unsigned long no,
         response_line(req->out, "400 Bad Request", NULL, bad_id);
         return 0;
     }
-    struct delivery_stream *ds = delivery_stream_new(app->delivery, no);
-    struct hub_sub *sub = NULL;
-    enum hub_status st = ds ? subscribe(app, query, last_id.ptr, ds, &sub) : HUB_NO_MEMORY;
+    enum hub_status st = open_stream(req, app, query, last_id.ptr, no);
     if (st != HUB_OK) {
         refuse(req, app, no, st);
-        delivery_stream_free(ds);
         return 0;
     }
-    if (open_stream(req, app->cfg->retry_ms) != 0) {
-        log_info("stream %lu: client gone before the first frame", no);
-        hub_unsubscribe(app->hub, sub);
-        delivery_stream_free(ds);
-        return 0;
-    }
-    hand_over(req, app, ds, sub, no);
     return 1;
 }
 

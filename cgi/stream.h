@@ -1,8 +1,9 @@
 /*
- * stream: GET /events, the handshake of one subscriber's stream. The accept
- * thread checks the request, subscribes to the hub, writes the response head
- * and the first frame with libfcgi, then hands the connection to the
- * delivery loop and is done: no thread waits for the stream's whole life.
+ * stream: GET /events, the handshake of one subscriber's stream. The request
+ * thread checks the request and opens the stream with delivery_open(), which
+ * subscribes and hands the connection to a delivery loop (that loop writes
+ * the response head and the first frame); the thread is then done: no thread
+ * waits for the stream's whole life.
  */
 #ifndef SSE_STREAM_H
 #define SSE_STREAM_H

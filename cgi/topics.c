@@ -4,16 +4,18 @@
 #include <string.h>
 
 struct topics {
+    unsigned readers;
     struct topic **buckets;
     size_t nbuckets; /* a power of two */
     size_t count;
 };
 
-struct topics *topics_new(void)
+struct topics *topics_new(unsigned readers)
 {
     struct topics *t = calloc(1, sizeof *t);
     if (!t)
         return NULL;
+    t->readers = readers ? readers : 1;
     t->nbuckets = 64;
     t->buckets = calloc(t->nbuckets, sizeof *t->buckets);
     if (!t->buckets) {
@@ -31,6 +33,7 @@ void topics_free(struct topics *t)
         struct topic *topic = t->buckets[i];
         while (topic) {
             struct topic *next = topic->next_in_bucket;
+            free(topic->members);
             free(topic->name);
             free(topic);
             topic = next;
@@ -96,11 +99,14 @@ struct topic *topics_acquire(struct topics *t, const char *name, size_t n)
     }
     struct topic *topic = calloc(1, sizeof *topic);
     char *copy = malloc(n + 1);
-    if (!topic || !copy) {
+    struct membership **members = calloc(t->readers, sizeof *members);
+    if (!topic || !copy || !members) {
         free(topic);
         free(copy);
+        free(members);
         return NULL;
     }
+    topic->members = members;
     memcpy(copy, name, n);
     copy[n] = '\0';
     topic->name = copy;
@@ -122,30 +128,29 @@ void topics_release(struct topics *t, struct topic *topic)
         link = &(*link)->next_in_bucket;
     *link = topic->next_in_bucket;
     t->count--;
+    free(topic->members);
     free(topic->name);
     free(topic);
 }
 
-void topics_join(struct topic *topic, struct membership *m)
+void topics_join(struct topic *topic, unsigned r, struct membership *m)
 {
     m->topic = topic;
     m->prev = NULL;
-    m->next = topic->members;
-    if (topic->members)
-        topic->members->prev = m;
-    topic->members = m;
-    topic->subscribers++;
+    m->next = topic->members[r];
+    if (topic->members[r])
+        topic->members[r]->prev = m;
+    topic->members[r] = m;
 }
 
-void topics_leave(struct topic *topic, struct membership *m)
+void topics_leave(struct topic *topic, unsigned r, struct membership *m)
 {
     if (m->prev)
         m->prev->next = m->next;
     else
-        topic->members = m->next;
+        topic->members[r] = m->next;
     if (m->next)
         m->next->prev = m->prev;
-    topic->subscribers--;
 }
 
 size_t topics_count(const struct topics *t)

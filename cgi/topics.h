@@ -1,8 +1,9 @@
 /*
  * topics: the hub's registry of topic names. A topic lives while something
- * refers to it (a subscriber or an event in the history) and keeps the list
- * of streams to wake when an event for it is published. Not thread-safe on
- * its own: the hub calls it with its lock held.
+ * refers to it (a subscriber or an event in the history) and keeps, per
+ * delivery loop, the list of that loop's subscribers. Not thread-safe on its
+ * own: the hub calls it with its lock held, except for the member lists,
+ * which only their loop's thread touches (topics_join/topics_leave).
  */
 #ifndef SSE_TOPICS_H
 #define SSE_TOPICS_H
@@ -26,13 +27,18 @@ struct topic {
     size_t refs;           /* subscribers + history entries naming it */
     size_t subscribers;
     uint64_t published;
-    struct membership *members;
+    uint64_t evicted;      /* seq of the newest event of this topic evicted
+                              from the history (0: none yet) */
+    /* Per reader: that reader's subscribers of this topic. Each list is
+     * read and changed only by its reader's thread, never under the lock. */
+    struct membership **members;
     struct topic *next_in_bucket;
 };
 
 struct topics;
 
-struct topics *topics_new(void);
+/* readers: how many per-reader member lists each topic has (at least 1). */
+struct topics *topics_new(unsigned readers);
 void topics_free(struct topics *t);
 
 /* A topic name is 1 to TOPIC_MAX_LEN of A-Z a-z 0-9 - . _ ~ : / @ */
@@ -43,8 +49,9 @@ struct topic *topics_acquire(struct topics *t, const char *name, size_t n);
 /* Drops a reference; the topic is freed with the last one. */
 void topics_release(struct topics *t, struct topic *topic);
 
-void topics_join(struct topic *topic, struct membership *m);
-void topics_leave(struct topic *topic, struct membership *m);
+/* The member lists: changed only by reader r's thread (no count, no lock). */
+void topics_join(struct topic *topic, unsigned r, struct membership *m);
+void topics_leave(struct topic *topic, unsigned r, struct membership *m);
 
 size_t topics_count(const struct topics *t);
 void topics_each(const struct topics *t, void (*fn)(void *ctx, const struct topic *), void *ctx);
