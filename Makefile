@@ -116,6 +116,13 @@ $(BENCH)/sse-load: $(BENCH_SRC) $(BENCH_HDR) Makefile
 	@mkdir -p $(@D)
 	$(CC) -std=c11 $(WARN) $(CFLAGS) -o $@ $(BENCH_SRC)
 
+# The second, independent latency measurement: a separate process with a
+# few subscriptions of its own, timestamping each event at read().
+PROBE_SRC = tests/bench/sse-probe.c tests/bench/http-sse.c tests/bench/latency.c
+$(BENCH)/sse-probe: $(PROBE_SRC) $(BENCH_HDR) Makefile
+	@mkdir -p $(@D)
+	$(CC) -std=c11 $(WARN) $(CFLAGS) -o $@ $(PROBE_SRC)
+
 # The client's HTTP/SSE parser fed in every slicing: a miscounting client
 # would make every number in the table wrong.
 $(BENCH)/sse-parse-test: tests/bench/sse-parse-test.c tests/bench/http-sse.c tests/bench/http-sse.h
@@ -126,12 +133,12 @@ bench-deps:
 	@scripts/ensure-deps bench
 
 bench: bench-deps
-	@$(MAKE) --no-print-directory $(WORKER) $(BENCH)/sse-load $(BENCH)/sse-parse-test
+	@$(MAKE) --no-print-directory $(WORKER) $(BENCH)/sse-load $(BENCH)/sse-probe $(BENCH)/sse-parse-test
 	@$(BENCH)/sse-parse-test | tail -n 1
 	@tests/bench/run-bench --out tests/bench/results.md
 
 bench-quick: bench-deps
-	@$(MAKE) --no-print-directory $(WORKER) $(BENCH)/sse-load $(BENCH)/sse-parse-test
+	@$(MAKE) --no-print-directory $(WORKER) $(BENCH)/sse-load $(BENCH)/sse-probe $(BENCH)/sse-parse-test
 	@$(BENCH)/sse-parse-test | tail -n 1
 	@tests/bench/run-bench --quick
 # ---- end of benchmark -------------------------------------------------------
