@@ -393,6 +393,7 @@ struct run {
     struct latency lat;      /* arrival (kernel timestamp) minus publish time */
     struct latency lat_read; /* this client's read() minus publish time */
     struct latency lag;      /* read() minus arrival: this client's own delay */
+    struct latency pub_rtt;  /* publish sent to its 2xx answer: what a publisher waits */
     uint64_t kernel_stamps;  /* reads that carried an arrival timestamp */
     int warned_stamps;
     uint64_t reads;
@@ -953,6 +954,8 @@ static void pub_answered(struct run *r, struct pub *p)
         t->ok++;
         r->n.published_ok++;
         note_accepted(r, p);
+        uint64_t now = clock_ns(CLOCK_REALTIME);
+        latency_add(&r->pub_rtt, now > p->sent_ns ? (now - p->sent_ns) / 1000 : 0);
         r->n.expected_live += t->subscribed;
     } else {
         r->n.pub_failed++;
@@ -1273,6 +1276,8 @@ static void report(const struct run *r)
            ms(r->lat_read.max_us), ms(latency_quantile(&r->lag, 0.50)),
            ms(latency_quantile(&r->lag, 0.99)), (unsigned long long)r->kernel_stamps,
            (unsigned long long)r->reads);
+    printf("# publish answered after (sent to 2xx) ms: p50 %.1f  p99 %.1f\n",
+           ms(latency_quantile(&r->pub_rtt, 0.50)), ms(latency_quantile(&r->pub_rtt, 0.99)));
     report_memory(r, idle_s, busy_s);
 
     printf("result label=%s subscribers=%u subscribed=%u failed=%u fail_connect=%u "
@@ -1295,11 +1300,12 @@ static void report(const struct run *r)
            ms(latency_quantile(&r->lat, 0.99)), ms(r->lat.max_us), rx_s > 0 ? t.got / rx_s : 0,
            self_cpu);
     printf(" read_p50_ms=%.2f read_p99_ms=%.2f read_max_ms=%.2f lag_p50_ms=%.2f lag_p99_ms=%.2f"
-           " stamped_reads=%llu reads=%llu",
+           " stamped_reads=%llu reads=%llu pub_rtt_p50_ms=%.2f pub_rtt_p99_ms=%.2f",
            ms(latency_quantile(&r->lat_read, 0.50)), ms(latency_quantile(&r->lat_read, 0.99)),
            ms(r->lat_read.max_us), ms(latency_quantile(&r->lag, 0.50)),
            ms(latency_quantile(&r->lag, 0.99)), (unsigned long long)r->kernel_stamps,
-           (unsigned long long)r->reads);
+           (unsigned long long)r->reads, ms(latency_quantile(&r->pub_rtt, 0.50)),
+           ms(latency_quantile(&r->pub_rtt, 0.99)));
     result_memory(r, idle_s, busy_s);
     putchar('\n');
 }
