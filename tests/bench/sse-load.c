@@ -108,7 +108,7 @@ static const char usage[] =
     "  --timeout S            bound on the whole run (auto)\n"
     "  --mem NAME=PID[,PID..] report RSS and CPU of these processes (repeatable)\n"
     "  --label S              a name for the result line\n"
-    "  --accepted-out FILE    at the end, write one line TOPIC SEQ SENT_NS per accepted\n"
+    "  --accepted-out FILE    at the end, write one line TOPIC SEQ SENT_NS ANSWERED_NS per accepted\n"
     "                         publish (what sse-probe checks its subscribers against)\n"
     "The bearer token for publishing, if any, comes from SSE_PUBLISH_TOKEN.\n";
 
@@ -356,7 +356,7 @@ struct topic_state {
 
 struct accepted_pub {
     unsigned topic;
-    uint64_t seq, sent_ns;
+    uint64_t seq, sent_ns, answered_ns;
 };
 
 struct mem_sample {
@@ -913,7 +913,7 @@ static void pub_send(struct run *r, struct pub *p, unsigned topic)
     pub_write(r, p);
 }
 
-static void note_accepted(struct run *r, const struct pub *p)
+static void note_accepted(struct run *r, const struct pub *p, uint64_t answered_ns)
 {
     if (!r->o.accepted_out)
         return;
@@ -925,7 +925,7 @@ static void note_accepted(struct run *r, const struct pub *p)
         r->accepted = a;
         r->accepted_cap = cap;
     }
-    r->accepted[r->naccepted++] = (struct accepted_pub){ p->topic, p->seq, p->sent_ns };
+    r->accepted[r->naccepted++] = (struct accepted_pub){ p->topic, p->seq, p->sent_ns, answered_ns };
 }
 
 /* Written whole under a temporary name, then renamed: sse-probe polls for it. */
@@ -939,8 +939,9 @@ static void write_accepted(const struct run *r)
     if (!f)
         die("--accepted-out %s: %s", tmp, strerror(errno));
     for (size_t i = 0; i < r->naccepted; i++)
-        fprintf(f, "%u %llu %llu\n", r->accepted[i].topic,
-                (unsigned long long)r->accepted[i].seq, (unsigned long long)r->accepted[i].sent_ns);
+        fprintf(f, "%u %llu %llu %llu\n", r->accepted[i].topic,
+                (unsigned long long)r->accepted[i].seq, (unsigned long long)r->accepted[i].sent_ns,
+                (unsigned long long)r->accepted[i].answered_ns);
     if (fclose(f) != 0 || rename(tmp, r->o.accepted_out) != 0)
         die("--accepted-out %s: %s", r->o.accepted_out, strerror(errno));
 }
@@ -953,8 +954,8 @@ static void pub_answered(struct run *r, struct pub *p)
             die("out of memory");
         t->ok++;
         r->n.published_ok++;
-        note_accepted(r, p);
         uint64_t now = clock_ns(CLOCK_REALTIME);
+        note_accepted(r, p, now);
         latency_add(&r->pub_rtt, now > p->sent_ns ? (now - p->sent_ns) / 1000 : 0);
         r->n.expected_live += t->subscribed;
     } else {

@@ -12,8 +12,8 @@
  * both sides, same machine, so no clock sync is involved).
  *
  * It knows which events it should have got from the file sse-load writes
- * when it ends (--accepted FILE: one "TOPIC SEQ SENT_NS" line per publish
- * the server accepted): a subscriber expects every accepted event of its
+ * when it ends (--accepted FILE: one "TOPIC SEQ SENT_NS ANSWERED_NS" line
+ * per publish the server accepted): a subscriber expects every accepted event of its
  * topic published after its subscription was answered. Once that file
  * appears the probe waits at most --drain seconds for what is still due,
  * then prints "# " lines and one "result key=value ..." line. --timeout,
@@ -57,7 +57,7 @@ struct probe_sub {
     struct sse_lines sse;
     int ev_ok;
     uint64_t ev_seq, ev_sent_ns;
-    uint8_t *seen;      /* per sequence number: 1 once received */
+    uint64_t *seen;     /* per sequence number: wall time of its read(), 0 until then */
     size_t seen_cap;
 };
 
@@ -69,6 +69,7 @@ struct probe {
     unsigned launched, subscribed, failed, ended;
     uint64_t received, dups, foreign, read_ns;
     struct latency lat;
+    struct latency from_answer; /* the same events, counted from the publish's answer */
     char buf[64 * 1024];
 };
 
@@ -196,10 +197,10 @@ static void mark_seen(struct probe *p, struct probe_sub *s)
         size_t cap = s->seen_cap ? s->seen_cap : 1024;
         while (cap <= seq)
             cap *= 2;
-        uint8_t *m = realloc(s->seen, cap);
+        uint64_t *m = realloc(s->seen, cap * sizeof *m);
         if (!m)
             die("out of memory");
-        memset(m + s->seen_cap, 0, cap - s->seen_cap);
+        memset(m + s->seen_cap, 0, (cap - s->seen_cap) * sizeof *m);
         s->seen = m;
         s->seen_cap = cap;
     }
@@ -207,9 +208,9 @@ static void mark_seen(struct probe *p, struct probe_sub *s)
         p->dups++;
         return;
     }
-    s->seen[seq] = 1;
-    p->received++;
     uint64_t now = p->read_ns;
+    s->seen[seq] = now;
+    p->received++;
     latency_add(&p->lat, now > s->ev_sent_ns ? (now - s->ev_sent_ns) / 1000 : 0);
 }
 
@@ -317,11 +318,12 @@ static void readable(struct probe *p, struct probe_sub *s)
 
 struct accepted {
     unsigned topic;
-    uint64_t seq, sent_ns;
+    uint64_t seq, sent_ns, answered_ns;
 };
 
 struct tally {
     uint64_t expected, got;
+    uint64_t before_answer; /* received before the publisher had its answer */
 };
 
 /* NULL while sse-load has not written the file yet. */
@@ -333,8 +335,8 @@ static struct accepted *load_accepted(const char *path, size_t *n)
     size_t cap = 1024, k = 0;
     struct accepted *a = malloc(cap * sizeof *a);
     unsigned topic;
-    unsigned long long seq, sent;
-    while (a && fscanf(f, "%u %llu %llu", &topic, &seq, &sent) == 3) {
+    unsigned long long seq, sent, answered;
+    while (a && fscanf(f, "%u %llu %llu %llu", &topic, &seq, &sent, &answered) == 4) {
         if (k == cap) {
             struct accepted *b = realloc(a, (cap *= 2) * sizeof *a);
             if (!b) {
@@ -344,7 +346,7 @@ static struct accepted *load_accepted(const char *path, size_t *n)
             }
             a = b;
         }
-        a[k++] = (struct accepted){ topic, seq, sent };
+        a[k++] = (struct accepted){ topic, seq, sent, answered };
     }
     fclose(f);
     if (!a)
@@ -353,10 +355,16 @@ static struct accepted *load_accepted(const char *path, size_t *n)
     return a;
 }
 
-/* Due to a subscriber: accepted on its topic after its head arrived. */
-static struct tally tally(const struct probe *p, const struct accepted *a, size_t n)
+/*
+ * Due to a subscriber: accepted on its topic after its head arrived. With
+ * from_answer, each received one also goes into that histogram, counted
+ * from the publish's answer instead of its sending (0 if it came earlier):
+ * what a client would report that takes the answer as the publish time.
+ */
+static struct tally tally(const struct probe *p, const struct accepted *a, size_t n,
+                          struct latency *from_answer)
 {
-    struct tally t = { 0, 0 };
+    struct tally t = { 0, 0, 0 };
     for (unsigned i = 0; i < p->launched; i++) {
         const struct probe_sub *s = &p->subs[i];
         if (s->state != P_OPEN && s->state != P_ENDED)
@@ -365,7 +373,14 @@ static struct tally tally(const struct probe *p, const struct accepted *a, size_
             if (a[k].topic != s->topic || a[k].sent_ns <= s->open_ns)
                 continue;
             t.expected++;
-            t.got += a[k].seq < s->seen_cap && s->seen[a[k].seq];
+            uint64_t at = a[k].seq < s->seen_cap ? s->seen[a[k].seq] : 0;
+            if (!at)
+                continue;
+            t.got++;
+            t.before_answer += at < a[k].answered_ns;
+            if (from_answer)
+                latency_add(from_answer,
+                            at > a[k].answered_ns ? (at - a[k].answered_ns) / 1000 : 0);
         }
     }
     return t;
@@ -390,9 +405,9 @@ static void setup(struct probe *p)
     signal(SIGPIPE, SIG_IGN);
 }
 
-static void report(const struct probe *p, const struct accepted *a, size_t n, int have_file)
+static void report(struct probe *p, const struct accepted *a, size_t n, int have_file)
 {
-    struct tally t = have_file ? tally(p, a, n) : (struct tally){ 0, 0 };
+    struct tally t = have_file ? tally(p, a, n, &p->from_answer) : (struct tally){ 0, 0, 0 };
     double q50 = (double)latency_quantile(&p->lat, 0.5) / 1000,
            q90 = (double)latency_quantile(&p->lat, 0.9) / 1000,
            q99 = (double)latency_quantile(&p->lat, 0.99) / 1000,
@@ -406,14 +421,23 @@ static void report(const struct probe *p, const struct accepted *a, size_t n, in
            (unsigned long long)p->dups);
     printf("# probe latency ms at read(): p50 %.1f  p90 %.1f  p99 %.1f  max %.1f\n", q50, q90,
            q99, max);
+    printf("# counted from the publish's answer instead: p50 %.1f  p99 %.1f; %llu of %llu events "
+           "arrived before their publish was answered\n",
+           (double)latency_quantile(&p->from_answer, 0.5) / 1000,
+           (double)latency_quantile(&p->from_answer, 0.99) / 1000,
+           (unsigned long long)t.before_answer, (unsigned long long)t.got);
     printf("result label=%s probe_subscribers=%u probe_subscribed=%u probe_failed=%u "
            "probe_ended_early=%u probe_expected=%llu probe_received=%llu probe_missing=%llu "
            "probe_dup=%llu probe_foreign=%llu probe_p50_ms=%.2f probe_p90_ms=%.2f "
-           "probe_p99_ms=%.2f probe_max_ms=%.2f probe_complete=%d\n",
+           "probe_p99_ms=%.2f probe_max_ms=%.2f probe_complete=%d probe_ans_p50_ms=%.2f "
+           "probe_ans_p99_ms=%.2f probe_before_answer=%llu\n",
            p->o.label, p->o.subscribers, p->subscribed, p->failed, p->ended,
            (unsigned long long)t.expected, (unsigned long long)t.got,
            (unsigned long long)(t.expected - t.got), (unsigned long long)p->dups,
-           (unsigned long long)p->foreign, q50, q90, q99, max, have_file);
+           (unsigned long long)p->foreign, q50, q90, q99, max, have_file,
+           (double)latency_quantile(&p->from_answer, 0.5) / 1000,
+           (double)latency_quantile(&p->from_answer, 0.99) / 1000,
+           (unsigned long long)t.before_answer);
 }
 
 int main(int argc, char **argv)
@@ -439,7 +463,7 @@ int main(int argc, char **argv)
         }
         if (acc && now >= t_check) {
             t_check = now + 0.2; /* subscribers x publishes: not on every wake-up */
-            struct tally t = tally(p, acc, nacc);
+            struct tally t = tally(p, acc, nacc, NULL);
             if (t.got == t.expected || now - t_file >= p->o.drain)
                 break;
         }
