@@ -50,7 +50,7 @@
 
 #define MAX_MEM_GROUPS 4
 #define MAX_PIDS 16
-#define MAX_PUB_CONNS 64
+#define MAX_PUB_CONNS 256
 #define READ_BUF (64 * 1024)
 
 /* ---------------------------------------------------------------- options */
@@ -377,6 +377,8 @@ struct counters {
     uint64_t expected_live; /* sum over accepted publishes of that topic's subscribers */
     uint64_t pub_unanswered; /* publishes still waiting for their answer at the end */
     int drain_timed_out;     /* events were still missing when the drain window closed */
+    double cpu_pub_start, cpu_pub_end; /* this client's CPU seconds at publish start and end */
+    uint64_t reads_pub_start;          /* reads before the publish phase (the heads) */
 };
 
 struct run {
@@ -1019,6 +1021,7 @@ static void publish_due(struct run *r, double now)
     uint64_t due = UINT64_MAX;
     if (r->o.rate > 0)
         due = (uint64_t)((now - r->n.t_pub_start) * r->o.rate) + 1;
+    int connecting = 0;
     for (unsigned i = 0; i < r->o.pub_conns && r->n.pub_sent < due; i++) {
         struct pub *p = &r->pubs[i];
         if (p->state == PUB_DOWN) {
@@ -1027,7 +1030,16 @@ static void publish_due(struct run *r, double now)
         }
         if (p->state == PUB_IDLE)
             pub_send(r, p, (unsigned)(r->n.pub_sent % r->o.topics));
+        connecting |= p->state == PUB_CONNECTING;
     }
+    /*
+     * A fixed rate is an open loop: when every connection still waits for
+     * its answer (nchan answers only after its fan-out, seconds under load),
+     * open one more instead of falling behind the rate, so both servers are
+     * offered the same events. One at a time, when none is connecting.
+     */
+    if (r->o.rate > 0 && r->n.pub_sent < due && !connecting && r->o.pub_conns < MAX_PUB_CONNS)
+        pub_connect(r, &r->pubs[r->o.pub_conns++]);
 }
 
 static unsigned pubs_in_flight(const struct run *r)
@@ -1036,6 +1048,16 @@ static unsigned pubs_in_flight(const struct run *r)
     for (unsigned i = 0; i < r->o.pub_conns; i++)
         n += r->pubs[i].state == PUB_BUSY;
     return n;
+}
+
+/* This process's user + system CPU seconds so far. */
+static double self_cpu_s(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+           ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
 }
 
 /* ---------------------------------------------------------------- phases */
@@ -1058,6 +1080,8 @@ static void enter(struct run *r, enum phase ph, double now)
         fprintf(stderr, "sse-load: %u subscribed, %u failed, settling\n", r->n.subscribed,
                 r->n.launched - r->n.subscribed);
     } else if (ph == PH_PUBLISH) {
+        r->n.cpu_pub_start = self_cpu_s();
+        r->n.reads_pub_start = r->reads;
         r->busy_start = r->idle;
         r->peak = r->idle;
         r->n.t_pub_start = now;
@@ -1065,6 +1089,8 @@ static void enter(struct run *r, enum phase ph, double now)
     } else if (ph == PH_DRAIN) {
         r->n.t_pub_end = now;
     } else if (ph == PH_DONE) {
+        if (r->n.t_pub_start > 0)
+            r->n.cpu_pub_end = self_cpu_s();
         r->n.drain_timed_out = r->n.t_pub_end > 0 && !drained(r);
         r->n.pub_unanswered = (uint64_t)pubs_in_flight(r);
         if (r->n.t_pub_end == 0) {
@@ -1301,12 +1327,15 @@ static void report(const struct run *r)
            ms(latency_quantile(&r->lat, 0.99)), ms(r->lat.max_us), rx_s > 0 ? t.got / rx_s : 0,
            self_cpu);
     printf(" read_p50_ms=%.2f read_p99_ms=%.2f read_max_ms=%.2f lag_p50_ms=%.2f lag_p99_ms=%.2f"
-           " stamped_reads=%llu reads=%llu pub_rtt_p50_ms=%.2f pub_rtt_p99_ms=%.2f",
+           " stamped_reads=%llu reads=%llu pub_rtt_p50_ms=%.2f pub_rtt_p99_ms=%.2f"
+           " pub_conns_used=%u busy_reads=%llu client_busy_cpu_s=%.2f",
            ms(latency_quantile(&r->lat_read, 0.50)), ms(latency_quantile(&r->lat_read, 0.99)),
            ms(r->lat_read.max_us), ms(latency_quantile(&r->lag, 0.50)),
            ms(latency_quantile(&r->lag, 0.99)), (unsigned long long)r->kernel_stamps,
            (unsigned long long)r->reads, ms(latency_quantile(&r->pub_rtt, 0.50)),
-           ms(latency_quantile(&r->pub_rtt, 0.99)));
+           ms(latency_quantile(&r->pub_rtt, 0.99)), r->o.pub_conns,
+           (unsigned long long)(r->reads - r->n.reads_pub_start),
+           r->n.cpu_pub_end - r->n.cpu_pub_start);
     result_memory(r, idle_s, busy_s);
     putchar('\n');
 }
@@ -1351,7 +1380,7 @@ static void setup(struct run *r)
     r->ep = epoll_create1(EPOLL_CLOEXEC);
     if (r->ep < 0)
         die("epoll_create1: %s", strerror(errno));
-    raise_fd_limit(o->subscribers + o->pub_conns);
+    raise_fd_limit(o->subscribers + MAX_PUB_CONNS);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
