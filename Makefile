@@ -105,9 +105,10 @@ uninstall:
 # The load client is a program of its own (libc only, no libfcgi): it opens
 # thousands of SSE subscriptions, publishes timestamped events and reports
 # latency, losses and memory. `make bench` runs every scenario against this
-# project and against nginx + nchan (3 to 6 minutes, heavy: not on a busy
-# machine) and writes tests/bench/results.md; `make bench-quick` runs 1,000
-# subscribers for a few seconds. Neither is part of `make test`.
+# project and against nginx + nchan (4 to 7 minutes, heavy: not on a busy
+# machine) and writes tests/bench/results.md and its chart results.svg
+# (gnuplot); `make bench-quick` runs 1,000 subscribers for a few seconds.
+# Neither is part of `make test`. tests/bench/device-run: the many-core run.
 BENCH     = $(BUILD)/bench
 BENCH_SRC = tests/bench/sse-load.c tests/bench/http-sse.c tests/bench/latency.c
 BENCH_HDR = tests/bench/http-sse.h tests/bench/latency.h
