@@ -118,9 +118,10 @@ uninstall:
 # The load client is a program of its own (libc only, no libfcgi): it opens
 # thousands of SSE subscriptions, publishes timestamped events and reports
 # latency, losses and memory. `make bench` runs every scenario against this
-# project and against nginx + nchan (3 to 6 minutes, heavy: not on a busy
-# machine) and writes tests/bench/results.md; `make bench-quick` runs 1,000
-# subscribers for a few seconds. Neither is part of `make test`.
+# project and against nginx + nchan (4 to 7 minutes, heavy: not on a busy
+# machine) and writes tests/bench/results.md and its chart results.svg
+# (gnuplot); `make bench-quick` runs 1,000 subscribers for a few seconds.
+# Neither is part of `make test`. tests/bench/device-run: the many-core run.
 BENCH     = $(BUILD)/bench
 BENCH_SRC = tests/bench/sse-load.c tests/bench/http-sse.c tests/bench/latency.c
 BENCH_HDR = tests/bench/http-sse.h tests/bench/latency.h
@@ -128,6 +129,13 @@ BENCH_HDR = tests/bench/http-sse.h tests/bench/latency.h
 $(BENCH)/sse-load: $(BENCH_SRC) $(BENCH_HDR) Makefile
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -std=c11 $(WARN) $(CFLAGS) $(LDFLAGS) -o $@ $(BENCH_SRC)
+
+# The second, independent latency measurement: a separate process with a
+# few subscriptions of its own, timestamping each event at read().
+PROBE_SRC = tests/bench/sse-probe.c tests/bench/http-sse.c tests/bench/latency.c
+$(BENCH)/sse-probe: $(PROBE_SRC) $(BENCH_HDR) Makefile
+	@mkdir -p $(@D)
+	$(CC) -std=c11 $(WARN) $(CFLAGS) -o $@ $(PROBE_SRC)
 
 # The client's HTTP/SSE parser fed in every slicing: a miscounting client
 # would make every number in the table wrong.
@@ -139,12 +147,12 @@ bench-deps:
 	@scripts/ensure-deps bench
 
 bench: bench-deps
-	@$(MAKE) --no-print-directory $(WORKER) $(BENCH)/sse-load $(BENCH)/sse-parse-test
+	@$(MAKE) --no-print-directory $(WORKER) $(BENCH)/sse-load $(BENCH)/sse-probe $(BENCH)/sse-parse-test
 	@$(BENCH)/sse-parse-test | tail -n 1
 	@tests/bench/run-bench --out tests/bench/results.md
 
 bench-quick: bench-deps
-	@$(MAKE) --no-print-directory $(WORKER) $(BENCH)/sse-load $(BENCH)/sse-parse-test
+	@$(MAKE) --no-print-directory $(WORKER) $(BENCH)/sse-load $(BENCH)/sse-probe $(BENCH)/sse-parse-test
 	@$(BENCH)/sse-parse-test | tail -n 1
 	@tests/bench/run-bench --quick
 # ---- end of benchmark -------------------------------------------------------

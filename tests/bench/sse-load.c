@@ -6,8 +6,12 @@
  * timestamped events at a given rate on keep-alive connections, and checks
  * that every subscriber got every event of its topic exactly once. Each
  * event's data carries its per-topic sequence number and its send time
- * (CLOCK_REALTIME, ns): the latency is receive time minus that, measured in
- * this one process, so no clock sync is involved. It works against any
+ * (CLOCK_REALTIME, ns): the latency is the event's arrival at the
+ * subscriber's socket (the kernel's receive timestamp, SO_TIMESTAMPNS) minus
+ * that, measured in this one process, so no clock sync is involved. The
+ * time this client's read() returned is reported beside it: the gap is the
+ * client's own queue (one thread reading thousands of sockets), which is not
+ * the server's doing. It works against any
  * server that passes the published data through unchanged: this project
  * (form POST to /publish) and nchan (raw body POST to /pub?id=TOPIC).
  *
@@ -46,7 +50,7 @@
 
 #define MAX_MEM_GROUPS 4
 #define MAX_PIDS 16
-#define MAX_PUB_CONNS 64
+#define MAX_PUB_CONNS 256
 #define READ_BUF (64 * 1024)
 
 /* ---------------------------------------------------------------- options */
@@ -79,6 +83,7 @@ struct options {
     struct mem_group mem[MAX_MEM_GROUPS];
     unsigned nmem;
     const char *label;
+    const char *accepted_out; /* file for the accepted publishes (sse-probe reads it) */
 };
 
 static const char usage[] =
@@ -103,6 +108,8 @@ static const char usage[] =
     "  --timeout S            bound on the whole run (auto)\n"
     "  --mem NAME=PID[,PID..] report RSS and CPU of these processes (repeatable)\n"
     "  --label S              a name for the result line\n"
+    "  --accepted-out FILE    at the end, write one line TOPIC SEQ SENT_NS ANSWERED_NS per accepted\n"
+    "                         publish (what sse-probe checks its subscribers against)\n"
     "The bearer token for publishing, if any, comes from SSE_PUBLISH_TOKEN.\n";
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -150,7 +157,7 @@ static void parse_mem(struct options *o, const char *spec)
 
 enum { O_HOST = 256, O_PORT, O_SUBS, O_TOPICS, O_PREFIX, O_SUB_PATH, O_PUB_PATH, O_STYLE,
        O_RATE, O_DURATION, O_SIZE, O_RAMP, O_MAX_CONNECTING, O_SOURCES, O_PUB_CONNS,
-       O_SETTLE, O_DRAIN, O_TIMEOUT, O_MEM, O_LABEL };
+       O_SETTLE, O_DRAIN, O_TIMEOUT, O_MEM, O_LABEL, O_ACCEPTED_OUT };
 
 static const struct option long_options[] = {
     { "host", required_argument, NULL, O_HOST },
@@ -173,6 +180,7 @@ static const struct option long_options[] = {
     { "timeout", required_argument, NULL, O_TIMEOUT },
     { "mem", required_argument, NULL, O_MEM },
     { "label", required_argument, NULL, O_LABEL },
+    { "accepted-out", required_argument, NULL, O_ACCEPTED_OUT },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -204,6 +212,7 @@ static void set_option(struct options *o, int opt, const char *v)
     case O_TIMEOUT: o->timeout = number("timeout", v, 1, 7200); break;
     case O_MEM: parse_mem(o, v); break;
     case O_LABEL: o->label = v; break;
+    case O_ACCEPTED_OUT: o->accepted_out = v; break;
     default: fputs(usage, stderr); exit(2);
     }
 }
@@ -333,6 +342,7 @@ struct pub {
     struct http_resp http;
     unsigned topic;          /* the event in flight */
     uint64_t seq;
+    uint64_t sent_ns;        /* the publish time written into its data */
     char *req;               /* the request being written */
     size_t req_len, req_off;
 };
@@ -342,6 +352,11 @@ struct topic_state {
     uint64_t ok;             /* publishes answered 2xx */
     unsigned subscribed;     /* subscribers that got their 200 */
     struct bits accepted;    /* which sequence numbers were answered 2xx */
+};
+
+struct accepted_pub {
+    unsigned topic;
+    uint64_t seq, sent_ns, answered_ns;
 };
 
 struct mem_sample {
@@ -362,6 +377,8 @@ struct counters {
     uint64_t expected_live; /* sum over accepted publishes of that topic's subscribers */
     uint64_t pub_unanswered; /* publishes still waiting for their answer at the end */
     int drain_timed_out;     /* events were still missing when the drain window closed */
+    double cpu_pub_start, cpu_pub_end; /* this client's CPU seconds at publish start and end */
+    uint64_t reads_pub_start;          /* reads before the publish phase (the heads) */
 };
 
 struct run {
@@ -373,9 +390,18 @@ struct run {
     struct topic_state *topics;
     char **topic_names;
     const char *token;
-    struct latency lat;
+    struct accepted_pub *accepted; /* with --accepted-out: every accepted publish */
+    size_t naccepted, accepted_cap;
+    struct latency lat;      /* arrival (kernel timestamp) minus publish time */
+    struct latency lat_read; /* this client's read() minus publish time */
+    struct latency lag;      /* read() minus arrival: this client's own delay */
+    struct latency pub_rtt;  /* publish sent to its 2xx answer: what a publisher waits */
+    uint64_t kernel_stamps;  /* reads that carried an arrival timestamp */
+    int warned_stamps;
+    uint64_t reads;
     struct counters n;
-    uint64_t rx_ns;  /* wall time of the read being parsed: its events' receipt time */
+    uint64_t rx_ns;      /* arrival of the read being parsed (kernel), else its read time */
+    uint64_t rx_read_ns; /* wall time at which this client's recv() returned */
     double rx_mono;
     enum phase phase;
     double t_start, t_phase, t_next_sample;
@@ -580,8 +606,10 @@ static void record_event(struct run *r, struct sub *s, uint64_t seq, uint64_t se
     }
     if (bits_set(&s->seen, seq) != 0)
         die("out of memory");
-    uint64_t now = r->rx_ns;
+    uint64_t now = r->rx_ns, read = r->rx_read_ns;
     latency_add(&r->lat, now > sent_ns ? (now - sent_ns) / 1000 : 0);
+    latency_add(&r->lat_read, read > sent_ns ? (read - sent_ns) / 1000 : 0);
+    latency_add(&r->lag, read > now ? (read - now) / 1000 : 0);
     r->n.received++;
     r->n.t_last_rx = r->rx_mono;
 }
@@ -666,6 +694,42 @@ static void sub_bytes(struct run *r, struct sub *s, const char *buf, size_t n)
 }
 
 /*
+ * One recvmsg() that also fetches the kernel's arrival timestamp
+ * (SO_TIMESTAMPNS: for TCP, the time the last segment of this read reached
+ * the socket). That, not the time this one thread gets round to reading,
+ * is when the subscriber had the event: with thousands of sockets ready
+ * after one publish, the last one is read tens of milliseconds after its
+ * data arrived, and the server that delivers in the fastest burst would
+ * pay most for the client's own queue. Returns recv()'s value.
+ */
+static ssize_t recv_stamped(struct run *r, int fd)
+{
+    char control[CMSG_SPACE(sizeof(struct timespec))];
+    struct iovec iov = { .iov_base = r->readbuf, .iov_len = sizeof r->readbuf };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+                          .msg_controllen = sizeof control };
+    ssize_t got = recvmsg(fd, &msg, 0);
+    if (got <= 0)
+        return got;
+    r->reads++;
+    r->rx_read_ns = clock_ns(CLOCK_REALTIME);
+    r->rx_mono = now_s();
+    r->rx_ns = r->rx_read_ns;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+            struct timespec ts;
+            memcpy(&ts, CMSG_DATA(c), sizeof ts);
+            uint64_t at = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+            if (at > 0 && at <= r->rx_read_ns) {
+                r->rx_ns = at;
+                r->kernel_stamps++;
+            }
+        }
+    }
+    return got;
+}
+
+/*
  * Edge-triggered, yet no read until EAGAIN: a short read means the socket
  * was empty at that moment, and bytes arriving later raise a new edge. That
  * saves one recv per event, 2 us here (syscalls are slow on this VM), which
@@ -675,10 +739,8 @@ static void sub_bytes(struct run *r, struct sub *s, const char *buf, size_t n)
 static void sub_readable(struct run *r, struct sub *s, int hangup)
 {
     for (;;) {
-        ssize_t got = recv(s->c.fd, r->readbuf, sizeof r->readbuf, 0);
+        ssize_t got = recv_stamped(r, s->c.fd);
         if (got > 0) {
-            r->rx_ns = clock_ns(CLOCK_REALTIME);
-            r->rx_mono = now_s();
             sub_bytes(r, s, r->readbuf, (size_t)got);
             if (s->c.fd < 0 || ((size_t)got < sizeof r->readbuf && !hangup))
                 return;
@@ -717,8 +779,17 @@ static void launch_sub(struct run *r)
         die("out of memory");
     s->state = SUB_CONNECTING;
     r->n.connecting++;
-    if (start_connect(r, &s->c, i) != 0)
+    if (start_connect(r, &s->c, i) != 0) {
         sub_fail(r, s, &r->n.fail_connect);
+        return;
+    }
+    /* Arrival timestamps (recv_stamped); without them the read time is used. */
+    int one = 1;
+    if (setsockopt(s->c.fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) != 0 &&
+        !r->warned_stamps) {
+        r->warned_stamps = 1;
+        fprintf(stderr, "sse-load: SO_TIMESTAMPNS: %s; latency is read time\n", strerror(errno));
+    }
 }
 
 /* Launches as many subscriptions as the ramp rate and the in-flight cap allow. */
@@ -768,14 +839,14 @@ static size_t payload(char *out, size_t cap, unsigned size, uint64_t seq, uint64
     return n;
 }
 
-static char *build_publish(struct run *r, unsigned topic, uint64_t seq, size_t *len)
+static char *build_publish(struct run *r, unsigned topic, uint64_t seq, uint64_t sent_ns,
+                           size_t *len)
 {
     size_t cap = 3 * (size_t)r->o.event_size + 1024;
     char *data = malloc(r->o.event_size + 128), *body = malloc(cap), *req = malloc(cap + 1024);
     if (!data || !body || !req)
         die("out of memory");
-    size_t dn = payload(data, r->o.event_size + 128, r->o.event_size, seq,
-                        clock_ns(CLOCK_REALTIME));
+    size_t dn = payload(data, r->o.event_size + 128, r->o.event_size, seq, sent_ns);
     const char *name = r->topic_names[topic];
     char path[512];
     snprintf(path, sizeof path, r->o.pub_path, name);
@@ -835,12 +906,46 @@ static void pub_send(struct run *r, struct pub *p, unsigned topic)
     p->topic = topic;
     p->seq = t->next_seq++;
     free(p->req);
-    p->req = build_publish(r, topic, p->seq, &p->req_len);
+    p->sent_ns = clock_ns(CLOCK_REALTIME); /* just before it goes on the wire */
+    p->req = build_publish(r, topic, p->seq, p->sent_ns, &p->req_len);
     p->req_off = 0;
     http_resp_init(&p->http);
     p->state = PUB_BUSY;
     r->n.pub_sent++;
     pub_write(r, p);
+}
+
+static void note_accepted(struct run *r, const struct pub *p, uint64_t answered_ns)
+{
+    if (!r->o.accepted_out)
+        return;
+    if (r->naccepted == r->accepted_cap) {
+        size_t cap = r->accepted_cap ? 2 * r->accepted_cap : 4096;
+        struct accepted_pub *a = realloc(r->accepted, cap * sizeof *a);
+        if (!a)
+            die("out of memory");
+        r->accepted = a;
+        r->accepted_cap = cap;
+    }
+    r->accepted[r->naccepted++] = (struct accepted_pub){ p->topic, p->seq, p->sent_ns, answered_ns };
+}
+
+/* Written whole under a temporary name, then renamed: sse-probe polls for it. */
+static void write_accepted(const struct run *r)
+{
+    if (!r->o.accepted_out)
+        return;
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", r->o.accepted_out);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        die("--accepted-out %s: %s", tmp, strerror(errno));
+    for (size_t i = 0; i < r->naccepted; i++)
+        fprintf(f, "%u %llu %llu %llu\n", r->accepted[i].topic,
+                (unsigned long long)r->accepted[i].seq, (unsigned long long)r->accepted[i].sent_ns,
+                (unsigned long long)r->accepted[i].answered_ns);
+    if (fclose(f) != 0 || rename(tmp, r->o.accepted_out) != 0)
+        die("--accepted-out %s: %s", r->o.accepted_out, strerror(errno));
 }
 
 static void pub_answered(struct run *r, struct pub *p)
@@ -851,6 +956,9 @@ static void pub_answered(struct run *r, struct pub *p)
             die("out of memory");
         t->ok++;
         r->n.published_ok++;
+        uint64_t now = clock_ns(CLOCK_REALTIME);
+        note_accepted(r, p, now);
+        latency_add(&r->pub_rtt, now > p->sent_ns ? (now - p->sent_ns) / 1000 : 0);
         r->n.expected_live += t->subscribed;
     } else {
         r->n.pub_failed++;
@@ -913,6 +1021,7 @@ static void publish_due(struct run *r, double now)
     uint64_t due = UINT64_MAX;
     if (r->o.rate > 0)
         due = (uint64_t)((now - r->n.t_pub_start) * r->o.rate) + 1;
+    int connecting = 0;
     for (unsigned i = 0; i < r->o.pub_conns && r->n.pub_sent < due; i++) {
         struct pub *p = &r->pubs[i];
         if (p->state == PUB_DOWN) {
@@ -921,7 +1030,16 @@ static void publish_due(struct run *r, double now)
         }
         if (p->state == PUB_IDLE)
             pub_send(r, p, (unsigned)(r->n.pub_sent % r->o.topics));
+        connecting |= p->state == PUB_CONNECTING;
     }
+    /*
+     * A fixed rate is an open loop: when every connection still waits for
+     * its answer (nchan answers only after its fan-out, seconds under load),
+     * open one more instead of falling behind the rate, so both servers are
+     * offered the same events. One at a time, when none is connecting.
+     */
+    if (r->o.rate > 0 && r->n.pub_sent < due && !connecting && r->o.pub_conns < MAX_PUB_CONNS)
+        pub_connect(r, &r->pubs[r->o.pub_conns++]);
 }
 
 static unsigned pubs_in_flight(const struct run *r)
@@ -930,6 +1048,16 @@ static unsigned pubs_in_flight(const struct run *r)
     for (unsigned i = 0; i < r->o.pub_conns; i++)
         n += r->pubs[i].state == PUB_BUSY;
     return n;
+}
+
+/* This process's user + system CPU seconds so far. */
+static double self_cpu_s(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+           ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
 }
 
 /* ---------------------------------------------------------------- phases */
@@ -952,6 +1080,8 @@ static void enter(struct run *r, enum phase ph, double now)
         fprintf(stderr, "sse-load: %u subscribed, %u failed, settling\n", r->n.subscribed,
                 r->n.launched - r->n.subscribed);
     } else if (ph == PH_PUBLISH) {
+        r->n.cpu_pub_start = self_cpu_s();
+        r->n.reads_pub_start = r->reads;
         r->busy_start = r->idle;
         r->peak = r->idle;
         r->n.t_pub_start = now;
@@ -959,6 +1089,8 @@ static void enter(struct run *r, enum phase ph, double now)
     } else if (ph == PH_DRAIN) {
         r->n.t_pub_end = now;
     } else if (ph == PH_DONE) {
+        if (r->n.t_pub_start > 0)
+            r->n.cpu_pub_end = self_cpu_s();
         r->n.drain_timed_out = r->n.t_pub_end > 0 && !drained(r);
         r->n.pub_unanswered = (uint64_t)pubs_in_flight(r);
         if (r->n.t_pub_end == 0) {
@@ -1165,6 +1297,14 @@ static void report(const struct run *r)
            ms(latency_quantile(&r->lat, 0.50)), ms(latency_quantile(&r->lat, 0.90)),
            ms(latency_quantile(&r->lat, 0.99)), ms(r->lat.max_us), rx_s > 0 ? t.got / rx_s : 0,
            self_cpu);
+    printf("# latency ms at this client's read(): p50 %.1f  p99 %.1f  max %.1f; its own delay "
+           "(read minus arrival) p50 %.1f  p99 %.1f; %llu of %llu reads had an arrival stamp\n",
+           ms(latency_quantile(&r->lat_read, 0.50)), ms(latency_quantile(&r->lat_read, 0.99)),
+           ms(r->lat_read.max_us), ms(latency_quantile(&r->lag, 0.50)),
+           ms(latency_quantile(&r->lag, 0.99)), (unsigned long long)r->kernel_stamps,
+           (unsigned long long)r->reads);
+    printf("# publish answered after (sent to 2xx) ms: p50 %.1f  p99 %.1f\n",
+           ms(latency_quantile(&r->pub_rtt, 0.50)), ms(latency_quantile(&r->pub_rtt, 0.99)));
     report_memory(r, idle_s, busy_s);
 
     printf("result label=%s subscribers=%u subscribed=%u failed=%u fail_connect=%u "
@@ -1186,6 +1326,16 @@ static void report(const struct run *r)
            ms(latency_quantile(&r->lat, 0.50)), ms(latency_quantile(&r->lat, 0.90)),
            ms(latency_quantile(&r->lat, 0.99)), ms(r->lat.max_us), rx_s > 0 ? t.got / rx_s : 0,
            self_cpu);
+    printf(" read_p50_ms=%.2f read_p99_ms=%.2f read_max_ms=%.2f lag_p50_ms=%.2f lag_p99_ms=%.2f"
+           " stamped_reads=%llu reads=%llu pub_rtt_p50_ms=%.2f pub_rtt_p99_ms=%.2f"
+           " pub_conns_used=%u busy_reads=%llu client_busy_cpu_s=%.2f",
+           ms(latency_quantile(&r->lat_read, 0.50)), ms(latency_quantile(&r->lat_read, 0.99)),
+           ms(r->lat_read.max_us), ms(latency_quantile(&r->lag, 0.50)),
+           ms(latency_quantile(&r->lag, 0.99)), (unsigned long long)r->kernel_stamps,
+           (unsigned long long)r->reads, ms(latency_quantile(&r->pub_rtt, 0.50)),
+           ms(latency_quantile(&r->pub_rtt, 0.99)), r->o.pub_conns,
+           (unsigned long long)(r->reads - r->n.reads_pub_start),
+           r->n.cpu_pub_end - r->n.cpu_pub_start);
     result_memory(r, idle_s, busy_s);
     putchar('\n');
 }
@@ -1230,7 +1380,7 @@ static void setup(struct run *r)
     r->ep = epoll_create1(EPOLL_CLOEXEC);
     if (r->ep < 0)
         die("epoll_create1: %s", strerror(errno));
-    raise_fd_limit(o->subscribers + o->pub_conns);
+    raise_fd_limit(o->subscribers + MAX_PUB_CONNS);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
@@ -1254,6 +1404,7 @@ static void teardown(struct run *r)
     free(r->topics);
     free(r->topic_names);
     free(r->subs);
+    free(r->accepted);
     close(r->ep);
 }
 
@@ -1271,6 +1422,7 @@ int main(int argc, char **argv)
     r->n.t_ramp_start = r->t_start;
     enter(r, PH_RAMP, r->t_start);
     loop(r);
+    write_accepted(r);
     report(r);
     teardown(r);
     return 0;
