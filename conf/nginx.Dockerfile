@@ -1,6 +1,6 @@
 # The nginx image for docker-compose.yml, built with the repository as its
 # context: Debian's nginx with its stock nginx.conf, plus the very drop-in
-# files an existing nginx gets from `make install` (README, "Add SSE to your
+# files an existing nginx gets from `make install` (conf/README.md, "Add SSE to your
 # nginx"): the upstream in conf.d/ (pointed at the compose service `worker`),
 # the locations in snippets/, and a server block that serves www/.
 
