@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "access.h"
+#include "cors.h"
 #include "delivery.h"
 #include "form.h"
 #include "log.h"
@@ -26,11 +27,17 @@ static const char event_stream_head[] =
     "X-Accel-Buffering: no\r\n"
     "\r\n";
 
-/* Headers plus a first frame that sets the browser's reconnection delay. */
-static int stream_head(struct strbuf *sb, unsigned long retry_ms)
+/*
+ * Headers plus a first frame that sets the browser's reconnection delay.
+ * The delivery loop sends these bytes itself, not libfcgi, so the CORS lines
+ * the router wrote into req->out for other answers are repeated here.
+ */
+static int stream_head(struct strbuf *sb, FCGX_Request *req, const struct app *app)
 {
-    if (strbuf_append(sb, event_stream_head, sizeof event_stream_head - 1) != 0 ||
-        frame_retry(sb, retry_ms) != FRAME_OK)
+    const char *origin = FCGX_GetParam("HTTP_ORIGIN", req->envp);
+    if (cors_response_headers(sb, app->cfg->cors_origins, origin) != 0 ||
+        strbuf_append(sb, event_stream_head, sizeof event_stream_head - 1) != 0 ||
+        frame_retry(sb, app->cfg->retry_ms) != FRAME_OK)
         return -1;
     return 0;
 }
@@ -103,7 +110,7 @@ static enum hub_status open_stream(FCGX_Request *req, const struct app *app,
     size_t n;
     struct sse_str *topics = topic_list_from_form(query, STREAM_DEFAULT_TOPIC, &n);
     struct strbuf head = STRBUF_INIT;
-    if (!topics || stream_head(&head, app->cfg->retry_ms) != 0) {
+    if (!topics || stream_head(&head, req, app) != 0) {
         free(topics);
         strbuf_free(&head);
         return HUB_NO_MEMORY;

@@ -16,19 +16,8 @@ SUBSCRIBERS=200
 PUBLISHERS=4
 EACH=60
 
-setup_file() {
-    export SSE_PUBLISH_TOKEN=$TOKEN
-    start_stack --tick-ms 0 --threads 3 --history 1 --publish-wait-ms 0 --max-streams 1000
-}
-
-teardown_file() {
-    bg_stop_all
-    stop_stack
-}
-
-teardown() {
-    bg_stop_all
-}
+export SSE_PUBLISH_TOKEN=$TOKEN
+stack_for_file --tick-ms 0 --threads 3 --history 1 --publish-wait-ms 0 --max-streams 1000
 
 # flood J: EACH publishes as fast as they are answered, over one connection;
 # prints each response body, then its status on a line of its own.
@@ -92,7 +81,7 @@ all_delivered() {
     ((refused > 0))
     ((ok > 0))
     assert_equal $((ok + refused)) $((PUBLISHERS * EACH))
-    assert_equal "$(stat .publish_behind)" "$refused"
+    assert_equal "$(stats_value .publish_behind)" "$refused"
 
     local -a files=()
     for ((i = 1; i <= SUBSCRIBERS; i++)); do
@@ -107,6 +96,6 @@ all_delivered() {
     assert_equal "$(awk -v want="$want" '
         { got[$1] = got[$1] $2 " " }
         END { for (s in got) if (got[s] != want) bad++; print bad + 0 }' <<<"$output")" 0
-    assert_equal "$(stat .dropped)" 0
-    assert_equal "$(stat .streams)" "$SUBSCRIBERS"
+    assert_equal "$(stats_value .dropped)" 0
+    assert_equal "$(stats_value .streams)" "$SUBSCRIBERS"
 }

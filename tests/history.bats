@@ -10,26 +10,15 @@ load test_helper/hub
 
 TOKEN=history-token-0123456789
 
-setup_file() {
-    export SSE_PUBLISH_TOKEN=$TOKEN
-    start_stack --tick-ms 0 --history 10 --max-body 1048576
-}
-
-teardown_file() {
-    bg_stop_all
-    stop_stack
-}
-
-teardown() {
-    bg_stop_all
-}
+export SSE_PUBLISH_TOKEN=$TOKEN
+stack_for_file --tick-ms 0 --history 10 --max-body 1048576
 
 @test "a stream on a quiet topic outlives more than --history events on other topics and gets its own" {
     local c=$BATS_TEST_TMPDIR/quiet
     sse_client "$c" "$BASE_URL/events?topic=quiet"
     wait_until 20 streams_open 1
     local dropped i
-    dropped=$(stat .dropped)
+    dropped=$(stats_value .dropped)
     for i in $(seq 1 15); do
         publish busy "busy $i" >/dev/null
     done
@@ -39,8 +28,8 @@ teardown() {
     assert_output "$(printf 'message\tat last')"
     # Still open, never told it fell behind, and nobody counted as dropped.
     bg_running "$c"
-    assert_equal "$(stat .streams)" 1
-    assert_equal "$(stat .dropped)" "$dropped"
+    assert_equal "$(stats_value .streams)" 1
+    assert_equal "$(stats_value .dropped)" "$dropped"
     assert_equal "$(sse_comments "$c.out" 'too far behind: reconnect to resume from Last-Event-ID')" 0
 }
 
@@ -51,7 +40,7 @@ teardown() {
     sse_client "$c" "$BASE_URL/events?topic=own"
     wait_until 20 streams_open 1
     local dropped i
-    dropped=$(stat .dropped)
+    dropped=$(stats_value .dropped)
     # Stop reading: the socket fills, the stream stops taking frames, and
     # the history of 10 moves past its own events.
     bg_signal "$c" STOP
@@ -60,7 +49,7 @@ teardown() {
     done
     bg_signal "$c" CONT
     wait_until 30 bg_wait "$c" 1
-    assert_equal "$(stat .dropped)" "$((dropped + 1))"
+    assert_equal "$(stats_value .dropped)" "$((dropped + 1))"
     run sse_comments "$c.out" 'too far behind: reconnect to resume from Last-Event-ID'
     assert_output 1
 }
@@ -73,8 +62,8 @@ teardown() {
         data="$i$(head -c 499 /dev/zero | tr '\0' z)"
         publish bytes "$data" >/dev/null
     done
-    assert_equal "$(stat .history)" 3
-    assert_equal "$(stat .history_bytes)" $((3 * 529))
+    assert_equal "$(stats_value .history)" 3
+    assert_equal "$(stats_value .history_bytes)" $((3 * 529))
     run curl -sS --max-time 10 "$BASE_URL/metrics"
     assert_line 'sse_history_bytes 1587'
 
@@ -89,13 +78,13 @@ teardown() {
 
 @test "an event larger than the whole --history-bytes is refused with 413 and a reason, and changes nothing" {
     local published
-    published=$(stat .published)
+    published=$(stats_value .published)
     run curl -sS --max-time 10 -o "$BATS_TEST_TMPDIR/body" -w '%{http_code}' \
         -H "Authorization: Bearer $TOKEN" -d topic=bytes \
         --data-urlencode "data=$(head -c 3000 /dev/zero | tr '\0' w)" "$BASE_URL/publish"
     assert_output 413
     run cat "$BATS_TEST_TMPDIR/body"
     assert_output --partial 'event too large'
-    assert_equal "$(stat .published)" "$published"
-    assert_equal "$(stat .history)" 3
+    assert_equal "$(stats_value .published)" "$published"
+    assert_equal "$(stats_value .history)" 3
 }

@@ -11,26 +11,15 @@ load test_helper/hub
 
 TOKEN=loops-token-0123456789
 
-setup_file() {
-    export SSE_PUBLISH_TOKEN=$TOKEN
-    start_stack --tick-ms 0 --threads 3 --heartbeat 1 --history 2 --max-body 1048576 \
-        --publish-wait-ms 10000
-}
-
-teardown_file() {
-    bg_stop_all
-    stop_stack
-}
-
-teardown() {
-    bg_stop_all
-}
+export SSE_PUBLISH_TOKEN=$TOKEN
+stack_for_file --tick-ms 0 --threads 3 --heartbeat 1 --history 2 --max-body 1048576 \
+    --publish-wait-ms 10000
 
 # open_one_per_loop PREFIX TOPIC N: N streams, opened one after another, so
 # that each goes to the least loaded loop: with 3 loops, N/3 on each.
 open_streams() {
     local prefix=$1 topic=$2 n=$3 i open
-    open=$(stat .streams)
+    open=$(stats_value .streams)
     for ((i = 1; i <= n; i++)); do
         sse_client "$prefix$i" "$BASE_URL/events?topic=$topic"
         wait_until 20 streams_open $((open + i))
@@ -39,16 +28,16 @@ open_streams() {
 
 # loops_hold N: every loop holds exactly N streams, and the total adds up.
 loops_hold() {
-    stat "[(.loops | length == 3), (.loops | all(.streams == $1)),
+    stats_value "[(.loops | length == 3), (.loops | all(.streams == $1)),
           ([.loops[].streams] | add) == .streams] | all" | grep -qx true
 }
 
 @test "/stats lists the 3 loops, each with its streams and backlog" {
-    run stat '.loops'
+    run stats_value '.loops'
     assert_output --partial '"streams"'
-    assert_equal "$(stat '.loops | length')" 3
-    assert_equal "$(stat '[.loops[] | has("backlog")] | all')" true
-    assert_equal "$(stat '.backlog')" 0
+    assert_equal "$(stats_value '.loops | length')" 3
+    assert_equal "$(stats_value '[.loops[] | has("backlog")] | all')" true
+    assert_equal "$(stats_value '.backlog')" 0
 }
 
 @test "nine subscribers spread over the 3 loops each get every event exactly once and in order" {
@@ -89,7 +78,7 @@ loops_hold() {
 
 # each_loop_catching_up: every loop has a stream catching up (a full socket).
 each_loop_catching_up() {
-    [[ $(stat '[.loops[].catching_up] | all(. >= 1)') == true ]]
+    [[ $(stats_value '[.loops[].catching_up] | all(. >= 1)') == true ]]
 }
 
 @test "a stalled stream on each loop falls behind, then lags and is told so" {
@@ -98,9 +87,9 @@ each_loop_catching_up() {
     # One stalled stream per loop (each opened on the least loaded).
     SSE_MAX_TIME=300 open_streams "$BATS_TEST_TMPDIR/slow" lag 3
     wait_until 10 loops_hold 1
-    assert_equal "$(stat '[.loops[].catching_up] | add')" 0
+    assert_equal "$(stats_value '[.loops[].catching_up] | add')" 0
     local dropped i
-    dropped=$(stat .dropped)
+    dropped=$(stats_value .dropped)
     for i in 1 2 3; do
         bg_signal "$BATS_TEST_TMPDIR/slow$i" STOP
     done
@@ -123,8 +112,8 @@ each_loop_catching_up() {
         run sse_comments "$BATS_TEST_TMPDIR/slow$i.out" 'too far behind: reconnect to resume from Last-Event-ID'
         assert_output 1
     done
-    assert_equal "$(stat .dropped)" "$((dropped + 3))"
-    assert_equal "$(stat '[.loops[].catching_up] | add')" 0
+    assert_equal "$(stats_value .dropped)" "$((dropped + 3))"
+    assert_equal "$(stats_value '[.loops[].catching_up] | add')" 0
 }
 
 @test "on shutdown the streams on every loop get the goodbye and a clean end" {

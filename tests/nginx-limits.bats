@@ -117,7 +117,6 @@ fits() {
     [[ $(id -u) -eq 0 ]] || skip "needs root"
     local conf
     conf=$(rendered 20)
-    # (command: hub.bash has a stat() of its own, for /stats)
     if [[ $(stat -c %U "$ROOT") == root ]]; then
         assert_equal "$(directive "$conf" user)" "nobody $(id -gn nobody)"
     fi

@@ -17,20 +17,9 @@ load test_helper/hub
 TOKEN=tsan-token-0123456789
 A_STREAMS=30
 
-setup_file() {
-    export SSE_PUBLISH_TOKEN=$TOKEN
-    # 3 loops, and a history small enough that publishers wait for them.
-    start_stack --tick-ms 0 --threads 3 --history 20 --publish-wait-ms 10000 --max-streams 100
-}
-
-teardown_file() {
-    bg_stop_all
-    stop_stack
-}
-
-teardown() {
-    bg_stop_all
-}
+export SSE_PUBLISH_TOKEN=$TOKEN
+# 3 loops, and a history small enough that publishers wait for them.
+stack_for_file --tick-ms 0 --threads 3 --history 20 --publish-wait-ms 10000 --max-streams 100
 
 # flood TOPIC N: N publishes to TOPIC over one kept-alive connection.
 flood() {
