@@ -1,0 +1,189 @@
+/*
+ * config_load with fuzzed SSE_* variables and arguments: it never crashes,
+ * and either runs with every value in its range and equal to what the
+ * environment or the last "--name=value" flag said (flags win), or exits:
+ * with a reason on err for a usage error, with help or the version on out.
+ *
+ * Input: bytes 0-1 say which SSE_* variables are set; the rest, split at
+ * NUL bytes, are their values (in the order of the table below), then the
+ * arguments.
+ */
+#include <getopt.h>
+#include <limits.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "fuzz.h"
+
+enum kind { NUMBER, OCTAL, PATH, TEXT, LEVEL };
+
+struct option_spec {
+    const char *name;
+    const char *env;
+    enum kind kind;
+    unsigned long min, max;
+};
+
+/* The options that take a value, with the ranges config.c accepts. */
+static const struct option_spec specs[] = {
+    { "listen", "SSE_LISTEN", PATH, 0, 0 },
+    { "socket-mode", "SSE_SOCKET_MODE", OCTAL, 0, 0777 },
+    { "backlog", "SSE_BACKLOG", NUMBER, 1, INT_MAX },
+    { "heartbeat", "SSE_HEARTBEAT", NUMBER, 1, 3600 },
+    { "retry", "SSE_RETRY", NUMBER, 0, 86400000UL },
+    { "tick-ms", "SSE_TICK_MS", NUMBER, 0, 86400000UL },
+    { "history", "SSE_HISTORY", NUMBER, 1, 10000000UL },
+    { "log-level", "SSE_LOG_LEVEL", LEVEL, 0, 0 },
+    { "max-streams", "SSE_MAX_STREAMS", NUMBER, 1, 1000000UL },
+    { "max-topics", "SSE_MAX_TOPICS", NUMBER, 1, 1024 },
+    { "max-body", "SSE_MAX_BODY", NUMBER, 1, 64UL << 20 },
+    { "public-topics", "SSE_PUBLIC_TOPICS", TEXT, 0, 0 },
+    { "public-max-body", "SSE_PUBLIC_MAX_BODY", NUMBER, 1, 64UL << 20 },
+    { "publish-token-file", "SSE_PUBLISH_TOKEN_FILE", PATH, 0, 0 },
+};
+#define NSPECS (sizeof specs / sizeof specs[0])
+#define MAX_ARGS 32
+
+static unsigned long number(const struct config *c, size_t i)
+{
+    switch (i) {
+    case 1: return c->socket_mode;
+    case 2: return (unsigned long)c->backlog;
+    case 3: return c->heartbeat_s;
+    case 4: return c->retry_ms;
+    case 5: return c->tick_ms;
+    case 6: return c->history;
+    case 8: return c->max_streams;
+    case 9: return c->max_topics;
+    case 10: return c->max_body;
+    case 12: return c->public_max_body;
+    }
+    return 0;
+}
+
+static const char *text(const struct config *c, size_t i)
+{
+    return i == 0 ? c->listen : i == 11 ? c->public_topics : c->token_file;
+}
+
+/* An inherited SSE_* variable or a stale getopt scan must not leak in. */
+static void reset(void)
+{
+    for (size_t i = 0; i < NSPECS; i++)
+        unsetenv(specs[i].env);
+    unsetenv("POSIXLY_CORRECT");
+    /* glibc keeps its place inside a clustered short option ("-hV") across
+     * calls; optind = 0 makes the next getopt start afresh. */
+    static char prog[] = "fuzz", *none[] = { prog, NULL };
+    optind = 0;
+    getopt(1, none, "");
+    opterr = 0; /* getopt's own messages would only be noise here */
+}
+
+/* What decides option i: the last "--name=value" flag, else its variable. */
+static const char *source(size_t i, char **argv, int argc)
+{
+    const char *src = getenv(specs[i].env);
+    size_t n = strlen(specs[i].name);
+    for (int a = 1; a < argc; a++)
+        if (strncmp(argv[a], "--", 2) == 0 && strncmp(argv[a] + 2, specs[i].name, n) == 0 &&
+            argv[a][2 + n] == '=')
+            src = argv[a] + 3 + n;
+    return src;
+}
+
+/* Are all arguments "--name=value" for a full option name? Only then can
+ * source() tell which value wins (no abbreviations, no separate values). */
+static int plain_flags(char **argv, int argc)
+{
+    for (int a = 1; a < argc; a++) {
+        int known = 0;
+        for (size_t i = 0; i < NSPECS && !known; i++) {
+            size_t n = strlen(specs[i].name);
+            known = strncmp(argv[a], "--", 2) == 0 && strncmp(argv[a] + 2, specs[i].name, n) == 0 &&
+                    argv[a][2 + n] == '=';
+        }
+        if (!known)
+            return 0;
+    }
+    return 1;
+}
+
+static void check_run(const struct config *c, char **argv, int argc)
+{
+    int exact = plain_flags(argv, argc);
+    for (size_t i = 0; i < NSPECS; i++) {
+        const struct option_spec *s = &specs[i];
+        const char *src = exact ? source(i, argv, argc) : NULL;
+        if (s->kind == NUMBER || s->kind == OCTAL) {
+            unsigned long v = number(c, i);
+            FUZZ_CHECK(v >= s->min && v <= s->max, "every number within its range");
+            FUZZ_CHECK(!src || v == strtoul(src, NULL, s->kind == OCTAL ? 8 : 10),
+                       "the value given is the value used");
+        } else if (s->kind == LEVEL) {
+            static const char *const names[] = { "error", "warn", "info", "debug" };
+            FUZZ_CHECK(c->log_level <= LOG_DEBUG, "a known log level");
+            FUZZ_CHECK(!src || strcmp(src, names[c->log_level]) == 0, "the level given is used");
+        } else {
+            const char *t = text(c, i);
+            FUZZ_CHECK(s->kind == PATH ? (!t || t[0] != '\0') : t != NULL,
+                       "a path is absent or not empty; topics are a string");
+            FUZZ_CHECK(!src || strcmp(src, t ? t : "") == 0, "the text given is used");
+        }
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 2)
+        return 0;
+    reset();
+    unsigned env_mask = (unsigned)data[0] << 8 | data[1];
+    /* A copy with a final NUL, cut into strings at each NUL. */
+    char *buf = malloc(size - 1);
+    FUZZ_CHECK(buf != NULL, "harness memory");
+    memcpy(buf, data + 2, size - 2);
+    buf[size - 2] = '\0';
+    char *strings[MAX_ARGS + NSPECS];
+    size_t nstrings = 0;
+    for (char *p = buf; p < buf + size - 1 && nstrings < MAX_ARGS + NSPECS; p += strlen(p) + 1)
+        strings[nstrings++] = p;
+
+    size_t used = 0;
+    for (size_t i = 0; i < NSPECS && used < nstrings; i++)
+        if (env_mask & (1u << i))
+            FUZZ_CHECK(setenv(specs[i].env, strings[used++], 1) == 0, "harness setenv");
+    static char prog[] = "sse-worker";
+    char *argv[MAX_ARGS + 2] = { prog };
+    int argc = 1;
+    while (used < nstrings && argc <= MAX_ARGS)
+        argv[argc++] = strings[used++];
+    argv[argc] = NULL;
+
+    char *out_text = NULL, *err_text = NULL;
+    size_t out_len = 0, err_len = 0;
+    FILE *out = open_memstream(&out_text, &out_len);
+    FILE *err = open_memstream(&err_text, &err_len);
+    FUZZ_CHECK(out && err, "harness memory");
+    struct config cfg;
+    enum config_result r = config_load(&cfg, argc, argv, out, err);
+    FUZZ_CHECK(fclose(out) == 0 && fclose(err) == 0, "harness memory");
+
+    if (r == CONFIG_RUN) {
+        FUZZ_CHECK(out_len == 0 && err_len == 0, "a good configuration prints nothing");
+        check_run(&cfg, argv, argc);
+    } else if (r == CONFIG_EXIT_USAGE) {
+        FUZZ_CHECK(out_len == 0 && err_len > 0 && err_text[err_len - 1] == '\n',
+                   "a usage error says why on err");
+    } else {
+        FUZZ_CHECK(r == CONFIG_EXIT_OK, "one of the three results");
+        FUZZ_CHECK(err_len == 0 && (strncmp(out_text, "usage: ", 7) == 0 ||
+                                    strncmp(out_text, "sse-worker ", 11) == 0),
+                   "help or version on out");
+    }
+    free(out_text);
+    free(err_text);
+    free(buf);
+    return 0;
+}
