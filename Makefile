@@ -229,6 +229,11 @@ $(FUZZ_DIR)/bin/%: tests/fuzz/fuzz_%.c tests/fuzz/*.h cgi/*.h $(FUZZ_DIR)/libsse
 
 fuzz-build: $(FUZZ_NAMES:%=$(FUZZ_DIR)/bin/%)
 
+# `make test` runs the fuzzers briefly, so it builds them first, with
+# warnings failing the build as everything else there.
+test: WERROR = -Werror
+test: fuzz-build
+
 fuzz: fuzz-build
 	@tests/fuzz/run-fuzzers $(FUZZ_SECONDS) $(FUZZ_NAMES)
 # ---- end of fuzzing ---------------------------------------------------------
