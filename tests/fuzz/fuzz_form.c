@@ -83,10 +83,11 @@ static void check_matches(const struct form *form, size_t from, const struct ref
     }
 }
 
-/* form_get and form_count agree with a plain walk over the fields. */
+/* form_get and form_count agree with a plain walk over the fields (for the
+ * first few names: all of them would make long inputs quadratic). */
 static void check_lookups(const struct form *form)
 {
-    for (size_t i = 0; i < form->count; i++) {
+    for (size_t i = 0; i < form->count && i < 16; i++) {
         const char *name = form->fields[i].name;
         size_t before = 0, total = 0;
         for (size_t k = 0; k < form->count; k++) {
