@@ -2,7 +2,7 @@
  * form_parse against a reference decoder written here, differently: every
  * field's name, value and value_len must match it, names never hold a NUL,
  * a refused input leaves the form as it was, and what was decoded, encoded
- * again, decodes to the same fields.
+ * again, decodes to the same fields. form_tally agrees with both.
  */
 #include <ctype.h>
 #include <string.h>
@@ -151,6 +151,32 @@ static void check_round_trip(const struct form *form, int lower)
     free(text);
 }
 
+/* form_tally, which measures a request before it is parsed: every
+ * non-empty pair is a field, and named counts exactly the fields whose
+ * decoded name is the one asked for. */
+static void check_tally(const char *text, size_t n, enum form_status st,
+                        const struct ref_field *fields, size_t count)
+{
+    size_t pairs = 0;
+    for (size_t i = 0, start = 0; i <= n; i++) {
+        if (i < n && text[i] != '&')
+            continue;
+        pairs += i > start;
+        start = i + 1;
+    }
+    FUZZ_CHECK(form_tally(text, n, "topic").fields == pairs, "form_tally counts the pairs");
+    for (size_t i = 0; st == FORM_OK && i < count && i < 4; i++) {
+        size_t named = 0;
+        for (size_t k = 0; k < count; k++)
+            named += fields[k].name_len == fields[i].name_len &&
+                     memcmp(fields[k].name, fields[i].name, fields[i].name_len) == 0;
+        char *name = strndup(fields[i].name, fields[i].name_len);
+        FUZZ_CHECK(name != NULL, "harness memory");
+        FUZZ_CHECK(form_tally(text, n, name).named == named, "form_tally counts a name's fields");
+        free(name);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *text = (const char *)data;
@@ -168,6 +194,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(got == expected, "status matches the reference decoder");
     FUZZ_CHECK(strcmp(form.fields[0].name, "keep") == 0 && form.fields[0].value_len == 1 &&
                form.fields[0].value[0] == '1', "fields parsed before are kept");
+    check_tally(text, size, got, want, count);
     if (got == FORM_OK) {
         check_matches(&form, 1, want, count);
         check_lookups(&form);

@@ -7,7 +7,8 @@
  * id gives exactly the later events, any other id a gap first and then all
  * kept ones; a publish wakes its topics' subscribers and nobody else; a
  * subscriber with frames waiting has been woken since it last saw "none";
- * every status and the totals are what hub.h says; nothing leaks (ASan).
+ * every status, the totals and hub_has_id are what hub.h says; nothing
+ * leaks (ASan).
  *
  * Built with -DFUZZ_HUB_STRICT_LAG, "lagged" is also checked to mean "an
  * event of its own was overwritten before it was read" (issue 9, item 2).
@@ -295,6 +296,12 @@ static void report(struct model *m)
                "subscriber totals");
     FUZZ_CHECK(totals.published == m->nevents, "published total");
     FUZZ_CHECK(totals.kept == m->nevents - oldest_kept(m), "kept: the last `history` events");
+    /* hub_has_id: an id is found exactly while its event is kept. */
+    for (size_t k = m->nevents > 8 ? m->nevents - 8 : 0; k < m->nevents; k++)
+        FUZZ_CHECK(hub_has_id(m->hub, m->events[k].id, strlen(m->events[k].id)) ==
+                       (k >= oldest_kept(m)),
+                   "hub_has_id finds exactly the kept ids");
+    FUZZ_CHECK(!hub_has_id(m->hub, "unknown", 7), "hub_has_id: an id never handed out");
     FUZZ_CHECK(rc.seen == live_topics(m) && totals.topics == (size_t)__builtin_popcount(rc.seen),
                "a topic lives exactly while a subscriber or a kept event names it");
 }
