@@ -4,12 +4,13 @@
  * environment or the last "--name=value" flag said (flags win), or exits:
  * with a reason on err for a usage error, with help or the version on out.
  *
- * Input: bytes 0-1 say which SSE_* variables are set; the rest, split at
- * NUL bytes, are their values (in the order of the table below), then the
- * arguments.
+ * Input: bytes 0-2 say which SSE_* variables are set (a bit each, in the
+ * order of the table below); the rest, split at NUL bytes, are their
+ * values, then the arguments.
  */
 #include <getopt.h>
 #include <limits.h>
+#include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -23,48 +24,52 @@ struct option_spec {
     const char *env;
     enum kind kind;
     unsigned long min, max;
+    size_t offset, width; /* the struct config field it sets */
 };
 
-/* The options that take a value, with the ranges config.c accepts. */
+#define FIELD(f) offsetof(struct config, f), sizeof(((struct config *)0)->f)
+
+/* The options that take a value, with the ranges config.c accepts. A new
+ * option is one more line here. */
 static const struct option_spec specs[] = {
-    { "listen", "SSE_LISTEN", PATH, 0, 0 },
-    { "socket-mode", "SSE_SOCKET_MODE", OCTAL, 0, 0777 },
-    { "backlog", "SSE_BACKLOG", NUMBER, 1, INT_MAX },
-    { "heartbeat", "SSE_HEARTBEAT", NUMBER, 1, 3600 },
-    { "retry", "SSE_RETRY", NUMBER, 0, 86400000UL },
-    { "tick-ms", "SSE_TICK_MS", NUMBER, 0, 86400000UL },
-    { "history", "SSE_HISTORY", NUMBER, 1, 10000000UL },
-    { "log-level", "SSE_LOG_LEVEL", LEVEL, 0, 0 },
-    { "max-streams", "SSE_MAX_STREAMS", NUMBER, 1, 1000000UL },
-    { "max-topics", "SSE_MAX_TOPICS", NUMBER, 1, 1024 },
-    { "max-body", "SSE_MAX_BODY", NUMBER, 1, 64UL << 20 },
-    { "public-topics", "SSE_PUBLIC_TOPICS", TEXT, 0, 0 },
-    { "public-max-body", "SSE_PUBLIC_MAX_BODY", NUMBER, 1, 64UL << 20 },
-    { "publish-token-file", "SSE_PUBLISH_TOKEN_FILE", PATH, 0, 0 },
+    { "listen", "SSE_LISTEN", PATH, 0, 0, FIELD(listen) },
+    { "socket-mode", "SSE_SOCKET_MODE", OCTAL, 0, 0777, FIELD(socket_mode) },
+    { "backlog", "SSE_BACKLOG", NUMBER, 1, INT_MAX, FIELD(backlog) },
+    { "heartbeat", "SSE_HEARTBEAT", NUMBER, 1, 3600, FIELD(heartbeat_s) },
+    { "retry", "SSE_RETRY", NUMBER, 0, 86400000UL, FIELD(retry_ms) },
+    { "tick-ms", "SSE_TICK_MS", NUMBER, 0, 86400000UL, FIELD(tick_ms) },
+    { "history", "SSE_HISTORY", NUMBER, 1, 10000000UL, FIELD(history) },
+    { "log-level", "SSE_LOG_LEVEL", LEVEL, 0, 0, FIELD(log_level) },
+    { "max-streams", "SSE_MAX_STREAMS", NUMBER, 1, 1000000UL, FIELD(max_streams) },
+    { "max-topics", "SSE_MAX_TOPICS", NUMBER, 1, 1024, FIELD(max_topics) },
+    { "max-body", "SSE_MAX_BODY", NUMBER, 1, 64UL << 20, FIELD(max_body) },
+    { "public-topics", "SSE_PUBLIC_TOPICS", TEXT, 0, 0, FIELD(public_topics) },
+    { "public-max-body", "SSE_PUBLIC_MAX_BODY", NUMBER, 1, 64UL << 20, FIELD(public_max_body) },
+    { "publish-token-file", "SSE_PUBLISH_TOKEN_FILE", PATH, 0, 0, FIELD(token_file) },
 };
 #define NSPECS (sizeof specs / sizeof specs[0])
 #define MAX_ARGS 32
 
-static unsigned long number(const struct config *c, size_t i)
+/* The value of a numeric field (unsigned, int or unsigned long). */
+static unsigned long number(const struct config *c, const struct option_spec *s)
 {
-    switch (i) {
-    case 1: return c->socket_mode;
-    case 2: return (unsigned long)c->backlog;
-    case 3: return c->heartbeat_s;
-    case 4: return c->retry_ms;
-    case 5: return c->tick_ms;
-    case 6: return c->history;
-    case 8: return c->max_streams;
-    case 9: return c->max_topics;
-    case 10: return c->max_body;
-    case 12: return c->public_max_body;
+    const char *field = (const char *)c + s->offset;
+    if (s->width == sizeof(unsigned long)) {
+        unsigned long v;
+        memcpy(&v, field, sizeof v);
+        return v;
     }
-    return 0;
+    FUZZ_CHECK(s->width == sizeof(unsigned), "a field of a known width");
+    unsigned v; /* a negative int reads as huge: out of range */
+    memcpy(&v, field, sizeof v);
+    return v;
 }
 
-static const char *text(const struct config *c, size_t i)
+static const char *text(const struct config *c, const struct option_spec *s)
 {
-    return i == 0 ? c->listen : i == 11 ? c->public_topics : c->token_file;
+    const char *t;
+    memcpy(&t, (const char *)c + s->offset, sizeof t);
+    return t;
 }
 
 /* An inherited SSE_* variable or a stale getopt scan must not leak in. */
@@ -117,16 +122,18 @@ static void check_run(const struct config *c, char **argv, int argc)
         const struct option_spec *s = &specs[i];
         const char *src = exact ? source(i, argv, argc) : NULL;
         if (s->kind == NUMBER || s->kind == OCTAL) {
-            unsigned long v = number(c, i);
+            unsigned long v = number(c, s);
             FUZZ_CHECK(v >= s->min && v <= s->max, "every number within its range");
             FUZZ_CHECK(!src || v == strtoul(src, NULL, s->kind == OCTAL ? 8 : 10),
                        "the value given is the value used");
         } else if (s->kind == LEVEL) {
             static const char *const names[] = { "error", "warn", "info", "debug" };
-            FUZZ_CHECK(c->log_level <= LOG_DEBUG, "a known log level");
-            FUZZ_CHECK(!src || strcmp(src, names[c->log_level]) == 0, "the level given is used");
+            enum log_level level;
+            memcpy(&level, (const char *)c + s->offset, sizeof level);
+            FUZZ_CHECK(level <= LOG_DEBUG, "a known log level");
+            FUZZ_CHECK(!src || strcmp(src, names[level]) == 0, "the level given is used");
         } else {
-            const char *t = text(c, i);
+            const char *t = text(c, s);
             FUZZ_CHECK(s->kind == PATH ? (!t || t[0] != '\0') : t != NULL,
                        "a path is absent or not empty; topics are a string");
             FUZZ_CHECK(!src || strcmp(src, t ? t : "") == 0, "the text given is used");
@@ -136,23 +143,23 @@ static void check_run(const struct config *c, char **argv, int argc)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 2)
+    if (size < 3)
         return 0;
     reset();
-    unsigned env_mask = (unsigned)data[0] << 8 | data[1];
+    unsigned long env_mask = (unsigned long)data[0] << 16 | (unsigned long)data[1] << 8 | data[2];
     /* A copy with a final NUL, cut into strings at each NUL. */
-    char *buf = malloc(size - 1);
+    char *buf = malloc(size - 2);
     FUZZ_CHECK(buf != NULL, "harness memory");
-    memcpy(buf, data + 2, size - 2);
-    buf[size - 2] = '\0';
+    memcpy(buf, data + 3, size - 3);
+    buf[size - 3] = '\0';
     char *strings[MAX_ARGS + NSPECS];
     size_t nstrings = 0;
-    for (char *p = buf; p < buf + size - 1 && nstrings < MAX_ARGS + NSPECS; p += strlen(p) + 1)
+    for (char *p = buf; p < buf + size - 2 && nstrings < MAX_ARGS + NSPECS; p += strlen(p) + 1)
         strings[nstrings++] = p;
 
     size_t used = 0;
     for (size_t i = 0; i < NSPECS && used < nstrings; i++)
-        if (env_mask & (1u << i))
+        if (env_mask & (1ul << i))
             FUZZ_CHECK(setenv(specs[i].env, strings[used++], 1) == 0, "harness setenv");
     static char prog[] = "sse-worker";
     char *argv[MAX_ARGS + 2] = { prog };
