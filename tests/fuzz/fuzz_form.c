@@ -2,13 +2,15 @@
  * form_parse against a reference decoder written here, differently: every
  * field's name, value and value_len must match it, names never hold a NUL,
  * a refused input leaves the form as it was, and what was decoded, encoded
- * again, decodes to the same fields. form_tally agrees with both.
+ * again, decodes to the same fields. form_tally and topic_list_from_form
+ * agree with the reference.
  */
 #include <ctype.h>
 #include <string.h>
 
 #include "form.h"
 #include "fuzz.h"
+#include "topic_list.h"
 
 struct ref_field {
     char *name;
@@ -177,6 +179,29 @@ static void check_tally(const char *text, size_t n, enum form_status st,
     }
 }
 
+/* topic_list_from_form: the "topic" values in order, else the fallback. */
+static void check_topic_list(const struct form *form, const struct ref_field *fields,
+                             size_t count, const char *fallback)
+{
+    size_t n = 0, k = 0;
+    struct sse_str *topics = topic_list_from_form(form, fallback, &n);
+    FUZZ_CHECK(topics != NULL, "harness memory");
+    for (size_t i = 0; i < count; i++) {
+        if (fields[i].name_len != 5 || memcmp(fields[i].name, "topic", 5) != 0)
+            continue;
+        FUZZ_CHECK(k < n && topics[k].len == fields[i].value_len &&
+                       memcmp(topics[k].ptr, fields[i].value, fields[i].value_len) == 0,
+                   "topic_list_from_form gives each topic value, in order");
+        k++;
+    }
+    if (k == 0 && fallback) {
+        FUZZ_CHECK(n == 1 && strcmp(topics[0].ptr, fallback) == 0, "no topic: the fallback");
+        k = 1;
+    }
+    FUZZ_CHECK(n == k, "topic_list_from_form gives nothing else");
+    free(topics);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *text = (const char *)data;
@@ -196,6 +221,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                form.fields[0].value[0] == '1', "fields parsed before are kept");
     check_tally(text, size, got, want, count);
     if (got == FORM_OK) {
+        check_topic_list(&form, want, count, size % 2 ? "fallback" : NULL);
         check_matches(&form, 1, want, count);
         check_lookups(&form);
         check_round_trip(&form, size > 0 && (data[0] & 1));
