@@ -17,7 +17,7 @@
 #include "config.h"
 #include "fuzz.h"
 
-enum kind { NUMBER, OCTAL, PATH, TEXT, LEVEL };
+enum kind { NUMBER, OCTAL, PATH, TEXT, LEVEL, TOKEN };
 
 struct option_spec {
     const char *name;
@@ -46,6 +46,12 @@ static const struct option_spec specs[] = {
     { "public-topics", "SSE_PUBLIC_TOPICS", TEXT, 0, 0, FIELD(public_topics) },
     { "public-max-body", "SSE_PUBLIC_MAX_BODY", NUMBER, 1, 64UL << 20, FIELD(public_max_body) },
     { "publish-token-file", "SSE_PUBLISH_TOKEN_FILE", PATH, 0, 0, FIELD(token_file) },
+    { "request-timeout", "SSE_REQUEST_TIMEOUT", NUMBER, 1, 3600, FIELD(request_timeout_s) },
+    { "max-requests", "SSE_MAX_REQUESTS", NUMBER, 1, 4096, FIELD(max_requests) },
+    { "cors-origins", "SSE_CORS_ORIGINS", TEXT, 0, 0, FIELD(cors_origins) },
+    { "private-topics", "SSE_PRIVATE_TOPICS", TEXT, 0, 0, FIELD(private_topics) },
+    { "jwt-key-file", "SSE_JWT_KEY_FILE", PATH, 0, 0, FIELD(jwt_key_file) },
+    { "auth-cookie", "SSE_AUTH_COOKIE", TOKEN, 0, 0, FIELD(auth_cookie) },
 };
 #define NSPECS (sizeof specs / sizeof specs[0])
 #define MAX_ARGS 32
@@ -132,6 +138,13 @@ static void check_run(const struct config *c, char **argv, int argc)
             memcpy(&level, (const char *)c + s->offset, sizeof level);
             FUZZ_CHECK(level <= LOG_DEBUG, "a known log level");
             FUZZ_CHECK(!src || strcmp(src, names[level]) == 0, "the level given is used");
+        } else if (s->kind == TOKEN) {
+            /* RFC 7230's tchar, which RFC 6265 asks of a cookie name. */
+            static const char tchar[] = "!#$%&'*+-.^_`|~0123456789"
+                                        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+            const char *t = text(c, s);
+            FUZZ_CHECK(t && t[0] && strspn(t, tchar) == strlen(t), "a cookie name is a token");
+            FUZZ_CHECK(!src || strcmp(src, t) == 0, "the name given is used");
         } else {
             const char *t = text(c, s);
             FUZZ_CHECK(s->kind == PATH ? (!t || t[0] != '\0') : t != NULL,
