@@ -1,19 +1,19 @@
 /*
- * The hub against a model: random publish, subscribe (live, replay from a
- * kept id, from an evicted or unknown id), next, drain, unsubscribe, report
- * and close, with a history of 1 to 6 events. Properties: each subscriber
- * gets its topics' events exactly in publish order, none twice, none
- * skipped (unless it is told it lagged, which ends it); replay from a kept
- * id gives exactly the later events, any other id a gap first and then all
- * kept ones; a publish wakes its topics' subscribers and nobody else; a
- * subscriber with frames waiting has been woken since it last saw "none";
- * every status, the totals and hub_has_id are what hub.h says; nothing
- * leaks (ASan).
+ * The hub (with delivery loops as readers) against a model: random publish,
+ * subscribe (live, replay from a kept id, from an evicted or unknown id),
+ * attach, catch up (hub_next), fan-out steps of each reader (with
+ * subscribers whose sockets are "full"), unsubscribe, report and close,
+ * with a history of 1 to 6 events, 1 to 3 readers, publish_wait_ms 0.
+ * Properties: each subscriber gets its topics' events exactly in publish
+ * order, none twice, none skipped, by fan-out or catch-up alike; it lags
+ * only when an event of its own was evicted unread; replay from a kept id
+ * gives exactly the later events, any other id a gap first and then all
+ * kept ones; a fan-out reaches every attached subscriber that is not behind;
+ * a publish wakes each reader once until it asks what to do; an event not
+ * yet fanned out is never evicted (HUB_BEHIND instead); statuses, totals
+ * and hub_has_id as hub.h says; nothing leaks (ASan).
  *
- * Built with -DFUZZ_HUB_STRICT_LAG, "lagged" is also checked to mean "an
- * event of its own was overwritten before it was read" (issue 9, item 2).
- *
- * Input: 3 bytes per operation: which, then two operands.
+ * Input: 4 bytes of limits, then 3 bytes per operation.
  */
 #include <string.h>
 
@@ -22,6 +22,7 @@
 
 #define NTOPICS 6
 #define SLOTS 8
+#define MAX_READERS 3
 
 static const char *const topic_names[NTOPICS] = { "a", "b", "c", "d", "e", "f" };
 
@@ -30,13 +31,24 @@ struct event {
     unsigned mask;
 };
 
+struct model;
+
 struct sub {
+    struct model *m;
     struct hub_sub *hub_sub;  /* NULL: slot free */
+    unsigned reader;
     unsigned mask;
     size_t next;              /* events before this index were sent or skipped */
     int expect_gap;
-    unsigned wakes;           /* counted by the wake callback */
-    int woken;                /* a wake since hub_next last answered NONE */
+    int attached;
+    int behind;               /* the model's view: fan-out passes it by */
+    int full;                 /* its socket takes one frame, then says "full" */
+};
+
+struct reader {
+    unsigned wakes;
+    int kicked;               /* woken, and has not asked hub_reader_todo since */
+    uint64_t done;            /* seq fanned out up to */
 };
 
 struct model {
@@ -45,16 +57,16 @@ struct model {
     struct event *events;
     size_t nevents;
     struct sub subs[SLOTS];
+    struct reader readers[MAX_READERS];
     size_t live;
     int closed;
-    uint64_t topic_published[NTOPICS]; /* since the topic was last created */
+    uint64_t topic_published[NTOPICS];
 };
 
 static void on_wake(void *ctx)
 {
-    struct sub *s = ctx;
-    s->wakes++;
-    s->woken = 1;
+    struct reader *r = ctx;
+    r->wakes++;
 }
 
 static size_t oldest_kept(const struct model *m)
@@ -62,8 +74,6 @@ static size_t oldest_kept(const struct model *m)
     return m->nevents > m->limits.history ? m->nevents - m->limits.history : 0;
 }
 
-/* The topic list an operand describes: a bit per topic, maybe a name twice
- * or a name the hub must refuse. */
 static size_t topic_list(uint8_t operand, struct sse_str *out, int *bad)
 {
     size_t n = 0;
@@ -89,7 +99,6 @@ static enum hub_status expect_topics(const struct model *m, size_t n, int bad)
     return bad ? HUB_BAD_TOPIC : HUB_OK;
 }
 
-/* A topic lives while a subscriber or a kept event names it. */
 static unsigned live_topics(const struct model *m)
 {
     unsigned mask = 0;
@@ -107,6 +116,16 @@ static void forget_dead_topics(struct model *m)
     for (int t = 0; t < NTOPICS; t++)
         if (!(live & (1u << t)))
             m->topic_published[t] = 0;
+}
+
+/* The seq every reader has fanned out up to. */
+static uint64_t all_done(const struct model *m)
+{
+    uint64_t min = m->nevents;
+    for (unsigned r = 0; r < m->limits.readers; r++)
+        if (m->readers[r].done < min)
+            min = m->readers[r].done;
+    return min;
 }
 
 static void publish(struct model *m, uint8_t a, uint8_t b)
@@ -127,27 +146,30 @@ static void publish(struct model *m, uint8_t a, uint8_t b)
         want = HUB_CLOSED;
     if (want == HUB_OK && type && strchr(type, '\n'))
         want = HUB_BAD_EVENT;
+    /* A full ring must evict its oldest event (seq oldest + 1): only once
+     * every reader has fanned it out. */
+    if (want == HUB_OK && m->nevents >= m->limits.history && all_done(m) < oldest_kept(m) + 1)
+        want = HUB_BEHIND;
 
-    unsigned wakes_before[SLOTS];
-    for (size_t i = 0; i < SLOTS; i++)
-        wakes_before[i] = m->subs[i].wakes;
+    unsigned wakes_before[MAX_READERS];
+    for (unsigned r = 0; r < MAX_READERS; r++)
+        wakes_before[r] = m->readers[r].wakes;
     struct strbuf id = STRBUF_INIT;
     enum frame_status frame_st;
     enum hub_status st = hub_publish(m->hub, &msg, &id, &frame_st);
     FUZZ_CHECK(st == want, "publish answers what hub.h says");
     FUZZ_CHECK(st != HUB_BAD_EVENT || frame_st == FRAME_BAD_TYPE, "the frame status says why");
-
-    unsigned mask = st == HUB_OK ? a & ((1u << NTOPICS) - 1) : 0;
-    for (size_t i = 0; i < SLOTS; i++) {
-        const struct sub *s = &m->subs[i];
-        if (s->hub_sub)
-            FUZZ_CHECK((s->wakes != wakes_before[i]) == ((s->mask & mask) != 0),
-                       "a publish wakes its topics' subscribers and nobody else");
+    for (unsigned r = 0; r < m->limits.readers; r++) {
+        int woken = m->readers[r].wakes != wakes_before[r];
+        FUZZ_CHECK(woken == (st == HUB_OK && !m->readers[r].kicked),
+                   "a publish wakes each reader once until it asks what to do");
+        m->readers[r].kicked |= st == HUB_OK;
     }
     if (st == HUB_OK) {
         FUZZ_CHECK(id.len > 0 && id.len < sizeof m->events[0].id, "the id is reported");
         for (size_t k = m->nevents > 64 ? m->nevents - 64 : 0; k < m->nevents; k++)
             FUZZ_CHECK(strcmp(m->events[k].id, id.ptr) != 0, "generated ids are unique");
+        unsigned mask = a & ((1u << NTOPICS) - 1);
         memcpy(m->events[m->nevents].id, id.ptr, id.len + 1);
         m->events[m->nevents++].mask = mask;
         for (int t = 0; t < NTOPICS; t++)
@@ -171,24 +193,24 @@ static void subscribe(struct model *m, uint8_t a, uint8_t b)
     const char *last = NULL;
     size_t replay_from = m->nevents;
     int gap = 0;
-    if (b % 4 == 1 && m->nevents > 0) { /* an id we published, kept or not */
+    if (b % 4 == 1 && m->nevents > 0) {
         size_t k = m->nevents - 1 - (size_t)(b >> 2) % m->nevents;
         last = m->events[k].id;
         gap = k < oldest_kept(m);
         replay_from = gap ? oldest_kept(m) : k + 1;
-    } else if (b % 4 >= 2) { /* never handed out */
+    } else if (b % 4 >= 2) {
         last = b % 4 == 2 ? "unknown" : "";
         gap = 1;
         replay_from = oldest_kept(m);
     }
-
     enum hub_status want = expect_topics(m, n, bad);
     if (want == HUB_OK && m->closed)
         want = HUB_CLOSED;
     if (want == HUB_OK && m->live >= m->limits.max_subscribers)
         want = HUB_FULL;
-    *s = (struct sub){ NULL, a & ((1u << NTOPICS) - 1), replay_from, gap, 0, 1 };
-    struct hub_subscription req = { topics, n, last, on_wake, s };
+    unsigned reader = (unsigned)(b >> 4) % m->limits.readers;
+    *s = (struct sub){ m, NULL, reader, a & ((1u << NTOPICS) - 1), replay_from, gap, 0, 1, b >> 7 };
+    struct hub_subscription req = { topics, n, last, reader, s };
     struct hub_sub *got = NULL;
     FUZZ_CHECK(hub_subscribe(m->hub, &req, &got) == want, "subscribe answers what hub.h says");
     if (want == HUB_OK) {
@@ -198,7 +220,6 @@ static void subscribe(struct model *m, uint8_t a, uint8_t b)
     }
 }
 
-/* The first event at or after `from` for these topics, or nevents. */
 static size_t next_wanted(const struct model *m, unsigned mask, size_t from)
 {
     while (from < m->nevents && !(m->events[from].mask & mask))
@@ -215,6 +236,35 @@ static int has_line(const struct hub_frame *f, const char *line)
     return 0;
 }
 
+/* A frame for s, from fan-out or catch-up: the gap, or its next event. */
+static void check_frame(struct sub *s, const struct hub_frame *f)
+{
+    const struct model *m = s->m;
+    if (s->expect_gap) {
+        FUZZ_CHECK(has_line(f, "event: " HUB_GAP_TYPE "\n"), "an unknown id gets a gap first");
+        s->expect_gap = 0;
+        return;
+    }
+    size_t want = next_wanted(m, s->mask, s->next);
+    FUZZ_CHECK(want < m->nevents, "no frame when nothing is waiting");
+    char line[64], data[32];
+    snprintf(line, sizeof line, "id: %s\n", m->events[want].id);
+    snprintf(data, sizeof data, "data: %zu\n", want);
+    FUZZ_CHECK(has_line(f, line) && has_line(f, data),
+               "the next frame is the next event of its topics: none skipped, none twice");
+    s->next = want + 1;
+}
+
+static int on_send(void *owner, const struct hub_frame *frame)
+{
+    struct sub *s = owner;
+    FUZZ_CHECK(s->attached && !s->behind, "fan-out only to attached subscribers caught up");
+    check_frame(s, frame);
+    if (s->full)
+        s->behind = 1;
+    return s->full;
+}
+
 static void unsubscribe(struct model *m, struct sub *s)
 {
     hub_unsubscribe(m->hub, s->hub_sub);
@@ -223,48 +273,66 @@ static void unsubscribe(struct model *m, struct sub *s)
     forget_dead_topics(m);
 }
 
-/* One hub_next; returns 0 when the subscriber has nothing more for now. */
-static int next(struct model *m, struct sub *s)
+/* Catching up: hub_next until it has nothing more; 0 when s ended. */
+static void catch_up(struct model *m, struct sub *s, int once)
 {
-    struct hub_frame *f = NULL;
-    enum hub_next r = hub_next(m->hub, s->hub_sub, &f);
-    size_t want = next_wanted(m, s->mask, s->next);
-    if (m->closed) {
-        FUZZ_CHECK(r == HUB_NEXT_CLOSED, "after hub_close every subscriber hears it");
-        return 0;
+    for (;;) {
+        struct hub_frame *f = NULL;
+        enum hub_next r = hub_next(m->hub, s->hub_sub, &f);
+        size_t want = next_wanted(m, s->mask, s->next);
+        if (m->closed) {
+            FUZZ_CHECK(r == HUB_NEXT_CLOSED, "after hub_close every subscriber hears it");
+            return;
+        }
+        FUZZ_CHECK(r != HUB_NEXT_CLOSED, "closed only after hub_close");
+        if (r == HUB_NEXT_LAGGED) {
+            FUZZ_CHECK(!s->expect_gap && want < oldest_kept(m),
+                       "lagged only when an event of its own was overwritten unread");
+            unsubscribe(m, s);
+            return;
+        }
+        if (r == HUB_NEXT_NONE) {
+            FUZZ_CHECK(!s->expect_gap && want >= m->readers[s->reader].done,
+                       "caught up: everything its reader fanned out was sent");
+            s->behind = 0;
+            /* Later ones come by fan-out; ones published before it
+             * subscribed (next) never come. */
+            if (s->next < m->readers[s->reader].done)
+                s->next = m->readers[s->reader].done;
+            return;
+        }
+        FUZZ_CHECK(r == HUB_NEXT_FRAME && f != NULL, "a frame comes with its bytes");
+        FUZZ_CHECK(s->expect_gap || want < m->readers[s->reader].done,
+                   "catching up stops where its reader is");
+        check_frame(s, f);
+        hub_frame_release(f);
+        if (once)
+            return;
     }
-    FUZZ_CHECK(r != HUB_NEXT_CLOSED, "closed only after hub_close");
-    if (r == HUB_NEXT_LAGGED) {
-        FUZZ_CHECK(m->nevents > m->limits.history, "lagged only once events were evicted");
-#ifdef FUZZ_HUB_STRICT_LAG
-        FUZZ_CHECK(!s->expect_gap && want < oldest_kept(m),
-                   "lagged only when an event of its own was overwritten unread");
-#endif
-        unsubscribe(m, s); /* the stream ends; its client resumes */
-        return 0;
+}
+
+/* Reader r asks what to do and fans out up to `count` events. */
+static void reader_step(struct model *m, unsigned r, unsigned count)
+{
+    struct reader *rd = &m->readers[r];
+    int closed;
+    uint64_t last = hub_reader_todo(m->hub, r, &closed);
+    rd->kicked = 0;
+    FUZZ_CHECK(last == m->nevents && closed == m->closed, "todo: the newest seq, and closing");
+    uint64_t end = rd->done + count < last ? rd->done + count : last;
+    for (uint64_t seq = rd->done + 1; seq <= end; seq++) {
+        hub_fan_out(m->hub, r, seq, on_send);
+        size_t k = (size_t)seq - 1;
+        for (size_t i = 0; i < SLOTS; i++) {
+            const struct sub *s = &m->subs[i];
+            if (s->hub_sub && s->reader == r && s->attached && (m->events[k].mask & s->mask) &&
+                !s->expect_gap && s->next <= k)
+                FUZZ_CHECK(s->behind, "a fan-out reaches every attached subscriber caught up");
+        }
     }
-    FUZZ_CHECK(s->woken || (want == m->nevents && !s->expect_gap),
-               "a subscriber with frames waiting was woken");
-    if (r == HUB_NEXT_NONE) {
-        FUZZ_CHECK(!s->expect_gap && want == m->nevents, "none only when nothing is waiting");
-        s->woken = 0;
-        return 0;
-    }
-    FUZZ_CHECK(r == HUB_NEXT_FRAME && f != NULL, "a frame comes with its bytes");
-    if (s->expect_gap) {
-        FUZZ_CHECK(has_line(f, "event: " HUB_GAP_TYPE "\n"), "an unknown id gets a gap first");
-        s->expect_gap = 0;
-    } else {
-        FUZZ_CHECK(want < m->nevents, "no frame when nothing is waiting");
-        char line[64], data[32];
-        snprintf(line, sizeof line, "id: %s\n", m->events[want].id);
-        snprintf(data, sizeof data, "data: %zu\n", want);
-        FUZZ_CHECK(has_line(f, line) && has_line(f, data),
-                   "the next frame is the next event of its topics: none skipped, none twice");
-        s->next = want + 1;
-    }
-    hub_frame_release(f);
-    return 1;
+    hub_reader_done(m->hub, r, end);
+    rd->done = end;
+    /* Passed over while behind: those events come by catching up. */
 }
 
 struct report_check {
@@ -296,7 +364,17 @@ static void report(struct model *m)
                "subscriber totals");
     FUZZ_CHECK(totals.published == m->nevents, "published total");
     FUZZ_CHECK(totals.kept == m->nevents - oldest_kept(m), "kept: the last `history` events");
-    /* hub_has_id: an id is found exactly while its event is kept. */
+    FUZZ_CHECK(totals.readers == m->limits.readers, "readers");
+    uint64_t backlog = 0;
+    for (unsigned r = 0; r < m->limits.readers; r++) {
+        size_t subs = 0;
+        for (size_t i = 0; i < SLOTS; i++)
+            subs += m->subs[i].hub_sub && m->subs[i].reader == r;
+        FUZZ_CHECK(totals.reader[r].subscribers == subs, "a reader's subscribers");
+        FUZZ_CHECK(totals.reader[r].backlog == m->nevents - m->readers[r].done, "a reader's backlog");
+        backlog += m->nevents - m->readers[r].done;
+    }
+    FUZZ_CHECK(totals.backlog == backlog, "the backlog adds up");
     for (size_t k = m->nevents > 8 ? m->nevents - 8 : 0; k < m->nevents; k++)
         FUZZ_CHECK(hub_has_id(m->hub, m->events[k].id, strlen(m->events[k].id)) ==
                        (k >= oldest_kept(m)),
@@ -308,39 +386,45 @@ static void report(struct model *m)
 
 static void close_hub(struct model *m)
 {
-    unsigned wakes_before[SLOTS];
-    for (size_t i = 0; i < SLOTS; i++)
-        wakes_before[i] = m->subs[i].wakes;
+    unsigned wakes_before[MAX_READERS];
+    for (unsigned r = 0; r < MAX_READERS; r++)
+        wakes_before[r] = m->readers[r].wakes;
     hub_close(m->hub);
     m->closed = 1;
-    for (size_t i = 0; i < SLOTS; i++)
-        if (m->subs[i].hub_sub)
-            FUZZ_CHECK(m->subs[i].wakes != wakes_before[i], "hub_close wakes every subscriber");
+    for (unsigned r = 0; r < m->limits.readers; r++)
+        FUZZ_CHECK(m->readers[r].wakes != wakes_before[r], "hub_close wakes every reader");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 3)
+    if (size < 4)
         return 0;
-    struct model m;
+    static struct model m;
     memset(&m, 0, sizeof m);
     m.limits = (struct hub_limits){ .history = 1 + data[0] % 6,
                                     .max_subscribers = 1 + data[1] % SLOTS,
-                                    .max_topics = 1 + data[2] % 4 };
+                                    .max_topics = 1 + data[2] % 4,
+                                    .readers = 1 + data[3] % MAX_READERS,
+                                    .publish_wait_ms = 0 };
     m.hub = hub_new(&m.limits);
     m.events = calloc(size / 3 + 1, sizeof *m.events);
     FUZZ_CHECK(m.hub && m.events, "harness memory");
-    for (size_t i = 3; i + 3 <= size; i += 3) {
+    for (unsigned r = 0; r < m.limits.readers; r++)
+        hub_set_reader(m.hub, r, on_wake, &m.readers[r]);
+    for (size_t i = 4; i + 3 <= size; i += 3) {
         uint8_t op = data[i], a = data[i + 1], b = data[i + 2];
         struct sub *s = &m.subs[a % SLOTS];
-        switch (op % 8) {
+        switch (op % 10) {
         case 0:
         case 1: publish(&m, a, b); break;
         case 2: subscribe(&m, a, b); break;
-        case 3: if (s->hub_sub) next(&m, s); break;
-        case 4: while (s->hub_sub && next(&m, s)) {} break;
+        case 3: if (s->hub_sub && !s->attached) { hub_attach(m.hub, s->hub_sub); s->attached = 1; } break;
+        /* As delivery does: on the lists first, then catching up. */
+        case 4: if (s->hub_sub && s->attached && s->behind) catch_up(&m, s, b & 1); break;
         case 5: if (s->hub_sub) unsubscribe(&m, s); break;
-        case 6: report(&m); break;
+        case 6: reader_step(&m, a % m.limits.readers, 1 + b % 4); break;
+        case 7: if (s->hub_sub) s->full = b & 1; break;
+        case 8: report(&m); break;
         default: if (b % 16 == 0) close_hub(&m); break;
         }
     }

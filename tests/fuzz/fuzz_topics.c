@@ -30,6 +30,8 @@ static int reference_valid(const uint8_t *s, size_t n)
 #define SLOTS 96
 /* Long inputs add little here: keep them short. */
 #define MAX_OPS 300
+/* Member lists per delivery loop (reader): a handle joins its slot's. */
+#define READERS 3
 
 struct handle {
     struct topic *topic;      /* NULL: slot free */
@@ -48,7 +50,7 @@ struct model {
 
 struct tally {
     const struct topic *topic;
-    size_t refs, joined;
+    size_t refs, joined[READERS];
 };
 
 static size_t key(const char *name)
@@ -73,15 +75,16 @@ static void check_topic(void *arg, const struct topic *t)
     v->seen++;
     FUZZ_CHECK(want->topic == t, "a listed topic is referenced, under its name");
     FUZZ_CHECK(t->refs == want->refs, "refs counts the references taken");
-    size_t members = 0;
-    const struct membership *prev = NULL;
-    for (const struct membership *mb = t->members; mb; mb = mb->next) {
-        FUZZ_CHECK(mb->prev == prev && mb->topic == t, "the member list is linked both ways");
-        prev = mb;
-        members++;
+    for (unsigned r = 0; r < READERS; r++) {
+        size_t members = 0;
+        const struct membership *prev = NULL;
+        for (const struct membership *mb = t->members[r]; mb; mb = mb->next) {
+            FUZZ_CHECK(mb->prev == prev && mb->topic == t, "the member list is linked both ways");
+            prev = mb;
+            members++;
+        }
+        FUZZ_CHECK(members == want->joined[r], "each reader's list holds the members it joined");
     }
-    FUZZ_CHECK(members == t->subscribers && members == want->joined,
-               "subscribers counts the members joined");
 }
 
 static void check_registry(const struct model *m)
@@ -101,7 +104,7 @@ static void check_registry(const struct model *m)
         }
         FUZZ_CHECK(t->topic == h->topic, "one topic per name");
         t->refs++;
-        t->joined += h->member.topic != NULL;
+        t->joined[(size_t)(h - m->h) % READERS] += h->member.topic != NULL;
     }
     FUZZ_CHECK(topics_count(m->reg) == distinct, "topics_count counts distinct names");
     struct visit v = { tally, 0 };
@@ -109,17 +112,22 @@ static void check_registry(const struct model *m)
     FUZZ_CHECK(v.seen == distinct, "topics_each visits each topic once");
 }
 
+static unsigned reader_of(const struct model *m, const struct handle *h)
+{
+    return (unsigned)((size_t)(h - m->h) % READERS);
+}
+
 static void release(struct model *m, struct handle *h)
 {
     if (h->member.topic)
-        topics_leave(h->topic, &h->member);
+        topics_leave(h->topic, reader_of(m, h), &h->member);
     topics_release(m->reg, h->topic);
     memset(h, 0, sizeof *h);
 }
 
 static void registry(const uint8_t *data, size_t size)
 {
-    struct model m = { topics_new(), { { NULL, "", { NULL, NULL, NULL, NULL } } } };
+    struct model m = { topics_new(READERS), { { NULL, "", { NULL, NULL, NULL, NULL } } } };
     FUZZ_CHECK(m.reg != NULL, "harness memory");
     for (size_t i = 0; i + 1 < size && i < 2 * MAX_OPS; i += 2) {
         uint8_t op = data[i], arg = data[i + 1];
@@ -139,9 +147,9 @@ static void registry(const uint8_t *data, size_t size)
             release(&m, h);
         } else if (op % 4 == 2 && !h->member.topic) {
             h->member.sub = NULL;
-            topics_join(h->topic, &h->member);
+            topics_join(h->topic, reader_of(&m, h), &h->member);
         } else if (h->member.topic) {
-            topics_leave(h->topic, &h->member);
+            topics_leave(h->topic, reader_of(&m, h), &h->member);
             h->member.topic = NULL;
         }
         check_registry(&m);
