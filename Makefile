@@ -192,5 +192,51 @@ $(BUILD)/tsan/unit/test_%: tests/unit/test_%.c tests/unit/tap.h cgi/*.h $(TLIB)
 # `make test` builds these too, and scripts/run-tests runs them.
 # ---- end of ThreadSanitizer ---------------------------------------------------
 
+# ---- Fuzzing: tests/fuzz/, see README "Fuzzing" ------------------------------
+# libFuzzer harnesses, one per parser or encoder (tests/fuzz/fuzz_<name>.c),
+# built with clang and ASan/UBSan against the worker's modules. `make fuzz`
+# runs each in turn for FUZZ_SECONDS (FUZZ_NAMES picks some), growing a
+# corpus in .build/fuzz/corpus from the seeds in tests/fuzz/corpus; `make
+# test` runs each for a few seconds (scripts/run-tests). A failing input is
+# saved in .build/fuzz/artifacts, never in the tree.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 120
+FUZZ_DIR      = $(BUILD)/fuzz
+FUZZ_NAMES   ?= $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_FLAGS    = -O1 -g -fno-omit-frame-pointer -fno-sanitize-recover=all
+FUZZ_OBJ      = $(patsubst cgi/%.c,$(FUZZ_DIR)/obj/%.o,$(filter-out cgi/main.c,$(SRC)))
+
+.PHONY: fuzz fuzz-build fuzz-deps
+
+fuzz-deps:
+	@scripts/ensure-deps fuzz
+
+# The modules carry coverage counters; an archive lets each harness link
+# only the ones it uses.
+$(FUZZ_DIR)/obj/%.o: cgi/%.c cgi/*.h Makefile | fuzz-deps
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) $(STD) $(WARN) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link,address,undefined \
+		-c -o $@ $<
+
+$(FUZZ_DIR)/libsse.a: $(FUZZ_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(FUZZ_DIR)/bin/%: tests/fuzz/fuzz_%.c tests/fuzz/*.h cgi/*.h $(FUZZ_DIR)/libsse.a
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) $(STD) $(WARN) $(FUZZ_FLAGS) -fsanitize=fuzzer,address,undefined -Icgi \
+		$(LDFLAGS) -o $@ $< $(FUZZ_DIR)/libsse.a $(LDLIBS)
+
+fuzz-build: $(FUZZ_NAMES:%=$(FUZZ_DIR)/bin/%)
+
+# `make test` runs the fuzzers briefly, so it builds them first, with
+# warnings failing the build as everything else there.
+test: WERROR = -Werror
+test: fuzz-build
+
+fuzz: fuzz-build
+	@tests/fuzz/run-fuzzers $(FUZZ_SECONDS) $(FUZZ_NAMES)
+# ---- end of fuzzing ---------------------------------------------------------
+
 clean:
 	rm -rf $(BUILD) .run
