@@ -200,7 +200,9 @@ static void fit_to_fd_limit(struct config *cfg)
         else if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
             return;
     }
-    unsigned long long room = rl.rlim_cur > FD_BASE_NEED ? rl.rlim_cur - FD_BASE_NEED : 0;
+    /* Each delivery loop holds two more: its epoll set and its eventfd. */
+    unsigned long long base = FD_BASE_NEED + 2ULL * cfg->threads;
+    unsigned long long room = rl.rlim_cur > base ? rl.rlim_cur - base : 0;
     if (2ULL * cfg->max_requests > room / 2) {
         cfg->max_requests = room / 8 > 0 ? (unsigned)(room / 8) : 1;
         log_warn("only %llu open files allowed: --max-requests lowered to %u",
