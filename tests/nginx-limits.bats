@@ -81,11 +81,9 @@ fits() {
     sed -i 's/worker_connections [0-9]*;/worker_connections 768;/' "$conf"
     SSE_MAX_STREAMS=lots run sh -ec "$script"
     assert_failure
-    # The containers' open-file limit holds what nginx asks for at the
-    # default, and what the worker needs.
-    local nofile
-    nofile=$(awk '/nofile:/ { print $2; exit }' <<<"$config")
-    (($(cut -d' ' -f2 <<<"$("$ROOT/scripts/nginx-limits" 10000)") <= nofile))
+    # No fixed open-file limit: one above the engine's own hard limit stops
+    # the containers from starting; they inherit the engine's instead.
+    [[ $config != *ulimits:* ]]
 }
 
 @test "with --max-streams 20 and the matching nginx, the 21st stream gets the worker's 503 with Retry-After, not a reset" {
