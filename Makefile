@@ -73,10 +73,16 @@ $(BUILD)/unit/test_%: tests/unit/test_%.c tests/unit/tap.h cgi/*.h $(ALIB)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(STD) $(WARN) -O1 -g $(SANITIZE) -Icgi $(LDFLAGS) -o $@ $< $(ALIB) $(LDLIBS)
 
+# WORKERS=N (N > 1): N workers behind one nginx upstream, sharing the log
+# of a redis-server the demo starts (README, "Scaling out"). `exec`: the
+# shell make starts becomes run-demo, so a SIGTERM to make (which passes it
+# to its child) or to that child stops everything, never leaving it behind.
+WORKERS ?= 1
 run:
 	@scripts/ensure-deps run
+	@if [ "$(WORKERS)" != 1 ]; then scripts/ensure-deps scaleout; fi
 	@$(MAKE) --no-print-directory $(WORKER)
-	@PORT=$(PORT) scripts/run-demo $(WORKER)
+	@PORT=$(PORT) WORKERS=$(WORKERS) exec scripts/run-demo $(WORKER)
 
 test:
 	@scripts/ensure-deps test
