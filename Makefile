@@ -38,7 +38,8 @@ NGINXCONFDIR ?= /etc/nginx
 SYSCONFDIR   ?= /etc
 WWW          = $(wildcard www/*)
 
-.PHONY: all run test test-docker build-deps install uninstall clean bench bench-quick bench-deps
+.PHONY: all run test test-docker build-deps install uninstall clean bench bench-quick bench-deps \
+	bench-redis bench-redis-quick
 
 all: $(WORKER)
 
@@ -161,6 +162,23 @@ bench-quick: bench-deps
 	@$(MAKE) --no-print-directory $(WORKER) $(BENCH)/sse-load $(BENCH)/sse-probe $(BENCH)/sse-parse-test
 	@$(BENCH)/sse-parse-test | tail -n 1
 	@tests/bench/run-bench --quick
+
+# The Redis scenarios on their own (tests/bench/README.md, "Redis"): two
+# workers sharing a redis-server's log against nchan in its Redis mode, and
+# one worker against two. `make bench-redis` writes results-redis.md (and
+# its chart); `make bench-redis-quick` (2,000 subscribers for 20 s) only
+# prints its table.
+bench-redis: bench-deps
+	@scripts/ensure-deps bench-redis
+	@$(MAKE) --no-print-directory $(WORKER) $(BENCH)/sse-load $(BENCH)/sse-probe $(BENCH)/sse-parse-test
+	@$(BENCH)/sse-parse-test | tail -n 1
+	@tests/bench/run-bench --redis --out tests/bench/results-redis.md
+
+bench-redis-quick: bench-deps
+	@scripts/ensure-deps bench-redis
+	@$(MAKE) --no-print-directory $(WORKER) $(BENCH)/sse-load $(BENCH)/sse-probe $(BENCH)/sse-parse-test
+	@$(BENCH)/sse-parse-test | tail -n 1
+	@tests/bench/run-bench --redis --quick
 # ---- end of benchmark -------------------------------------------------------
 
 # ---- Private topics and JWTs (cgi/jwt_auth.c, cgi/access.c) ---------------
