@@ -187,6 +187,13 @@ bench-redis-quick: bench-deps
 LDLIBS += -ljwt -ljansson
 # ---- end of private topics --------------------------------------------------
 
+# ---- Shared event log (cgi/broker*.c, --redis) --------------------------------
+# hiredis, the Redis client in C (its blocking API: one follower thread and
+# one publish connection per worker). Debian: libhiredis-dev, always linked;
+# Redis itself is only needed where --redis names one (tests: redis-server).
+LDLIBS += -lhiredis
+# ---- end of shared event log --------------------------------------------------
+
 # ---- ThreadSanitizer: the worker's threads checked for data races ------------
 # The same sources built with -fsanitize=thread: the hub and delivery unit
 # tests, and tests/tsan.bats runs this worker under concurrent publishes, so a
