@@ -46,9 +46,14 @@ worker_stats() {
         sed -n '/^{/p'
 }
 
+# stat_of SERVICE JQ-FILTER: one value of that worker's /stats.
+stat_of() {
+    worker_stats "$1" | jq -r "$2"
+}
+
 # streams_on SERVICE: how many streams that worker holds.
 streams_on() {
-    worker_stats "$1" | jq -r .streams
+    stat_of "$1" .streams
 }
 
 # streams_total N: the two workers hold N streams together (for wait_until).
@@ -175,7 +180,8 @@ teardown() {
         -d topic=deploy-check -d type=greeting -d 'data=hello from compose' \
         "$BASE_URL/publish"
     assert_success
-    assert_output --regexp '^[0-9]+$'
+    # A Redis stream id (ms-seq): the event went through the shared log.
+    assert_output --regexp '^[0-9]+-[0-9]+$'
     wait_until 5 grep -q '^data: hello from compose$' "$out"
     run grep -x 'event: greeting' "$out"
     assert_success
@@ -253,6 +259,17 @@ teardown() {
         run checks_of "$BATS_TEST_TMPDIR/c$i"
         assert_output "$id"$'\t''to every worker'
     done
+}
+
+@test "both workers follow the log in redis, which holds the published events" {
+    local service
+    for service in worker1 worker2; do
+        run stat_of "$service" .broker.state
+        assert_output connected
+    done
+    run compose exec -T redis redis-cli XLEN sse:events
+    assert_success
+    ((output > 0))
 }
 
 # Before the stop test below; after it worker1 is gone (restart
