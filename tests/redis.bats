@@ -219,6 +219,75 @@ resumed_exactly() {
     worker_log_clean "$D/w2"
 }
 
+# publish_many PORT TOPIC N: N publishes straight to one worker.
+publish_many() {
+    local i
+    for ((i = 1; i <= $3; i++)); do
+        worker_publish_id "$1" "$2" "many-$i" >/dev/null
+    done
+}
+
+@test "under ThreadSanitizer, publishers, resumes, a Redis restart and SIGTERM race on nothing" {
+    [[ -x $ROOT/.build/tsan/sse-worker ]] || skip "make .build/tsan/sse-worker first"
+    export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=0:exitcode=66:second_deadlock_stack=1}
+    SSE_WORKER=$ROOT/.build/tsan/sse-worker start_workers 1 "$D" --tick-ms 200 --threads 2 \
+        --history 50
+    start_nginx_for "$D/nginx" "127.0.0.1:${WORKER_PORTS[0]}"
+    sse_client "$D/c1" "$BASE_URL/events?topic=t"
+    sse_client "$D/c2" "$BASE_URL/events?topic=t"
+    sse_client "$D/c3" "$BASE_URL/events?topic=t&topic=clock"
+    sse_client "$D/resumer" "$BASE_URL/events?topic=t" -H "Last-Event-ID: 1-0"
+    wait_until 30 streams_open 4
+    local p
+    for p in 1 2 3; do
+        bg_start "$D/p$p" publish_many "${WORKER_PORTS[0]}" t 15
+    done
+    for p in 1 2 3; do
+        bg_wait "$D/p$p" 60
+        assert_equal "$(bg_exit "$D/p$p")" 0
+    done
+    wait_until 30 sse_has "$D/c1.out" 45 message
+    redis_stop "$D/redis"
+    wait_until 10 broker_state_is "${WORKER_PORTS[0]}" disconnected
+    redis_start "$D/redis"
+    wait_until 20 broker_state_is "${WORKER_PORTS[0]}" connected
+    worker_publish_id "${WORKER_PORTS[0]}" t after >/dev/null
+    wait_until 10 sse_has "$D/c2.out" 46 message
+    stop_worker "$D/w1"
+    assert_equal "$(cat "$D/w1/worker.exit")" 0
+    run grep -c 'WARNING: ThreadSanitizer' "$D/w1/worker.log"
+    assert_output 0
+}
+
+@test "under valgrind a worker on Redis publishes, follows, survives a Redis restart and stops with 0 errors" {
+    local log=$D/valgrind.log wrapper=$D/sse-worker-valgrind
+    printf '%s\n' '#!/bin/sh' \
+        "exec valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \\" \
+        "    --track-fds=no --log-file='$log' '$ROOT/.build/sse-worker' \"\$@\"" >"$wrapper"
+    chmod +x "$wrapper"
+    SSE_WORKER=$wrapper start_workers 1 "$D" --tick-ms 0
+    start_nginx_for "$D/nginx" "127.0.0.1:${WORKER_PORTS[0]}"
+    sse_client "$D/c" "$BASE_URL/events?topic=v"
+    wait_until 30 streams_open 1
+    local first
+    first=$(publish v one)
+    wait_until 20 sse_has "$D/c.out" 1
+    redis_stop "$D/redis"
+    run curl -sS --max-time 20 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
+        -d topic=v -d data=refused "$BASE_URL/publish"
+    assert_output 503
+    redis_start "$D/redis"
+    wait_until 30 publish_into "$D/two.id" v two
+    wait_until 20 sse_has "$D/c.out" 2
+    sse_client "$D/again" "$BASE_URL/events?topic=v" -H "Last-Event-ID: $first"
+    wait_until 20 sse_has "$D/again.out" 1
+    stop_worker "$D/w1"
+    run cat "$log"
+    assert_line --partial 'ERROR SUMMARY: 0 errors'
+    refute_line --regexp 'definitely lost: [1-9]'
+    assert_equal "$(cat "$D/w1/worker.exit")" 0
+}
+
 @test "a bad --redis URL stops the worker before it starts, with a one-line reason" {
     run -2 "$SSE_WORKER" --listen "127.0.0.1:$("$ROOT/scripts/free-port")" --redis http://localhost:6379
     assert_line --index 0 --partial "invalid --redis-url: use redis://"
