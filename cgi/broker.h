@@ -5,8 +5,9 @@
  * Without it the worker publishes into its own hub, as always. With it:
  * - a publish is checked as the hub would check it, then appended to a
  *   Redis stream (XADD, binary-safe argv form, broker_entry.h) over one
- *   publish connection; the publisher's answer waits for Redis to store it,
- *   and its id is the stream id ("1733512345678-0") or the publisher's own;
+ *   publish connection; the publisher's answer waits for Redis to store it
+ *   (and, at most a second, for this worker's own hub to have it), and its
+ *   id is the stream id ("1733512345678-0") or the publisher's own;
  * - one follower thread per worker, on a connection of its own, reads the
  *   stream (XREAD BLOCK from the last id it applied) and publishes each
  *   entry into the local hub with its final id, so history, replay, lagging
