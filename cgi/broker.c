@@ -179,6 +179,16 @@ static int wait_applied(struct broker *b, const struct broker_id *id, unsigned w
     return done ? 0 : -1;
 }
 
+/* Is delivery behind? Counts the refusal if so. */
+static int stalled(struct broker *b)
+{
+    pthread_mutex_lock(&b->lock);
+    int s = b->stalled;
+    b->behind += (unsigned long long)s;
+    pthread_mutex_unlock(&b->lock);
+    return s;
+}
+
 /* The answer to a good XADD: the id, once the event is in the local hub. */
 static enum hub_status stored(struct broker *b, const struct hub_message *msg,
                               const redisReply *r, struct strbuf *id_out)
@@ -211,6 +221,11 @@ enum hub_status broker_publish(struct broker *b, struct hub *hub, const struct h
     enum hub_status st = hub_check_event(hub, msg, BROKER_ID_MAX - 1, frame_st);
     if (st != HUB_OK)
         return st;
+    /* Back-pressure, as without Redis: while this worker's delivery is too
+     * far behind to take the log's next event, its publishers wait. Other
+     * workers' publishes still go in; the log holds them meanwhile. */
+    if (stalled(b))
+        return HUB_BEHIND;
     struct broker_xadd x;
     if (broker_xadd_init(&x, b->key, b->history, msg) != 0)
         return HUB_NO_MEMORY;
@@ -277,6 +292,7 @@ void broker_report(struct broker *b, struct broker_info *out)
     out->reconnects = b->reconnects;
     out->errors = b->errors;
     out->followed = b->followed;
+    out->behind = b->behind;
     /* Stream ids start with Redis' clock in ms: the age of the newest
      * applied entry is how far this worker is behind while it has more to read. */
     if (b->positioned && !b->caught_up && b->applied.ms && now > b->applied.ms)

@@ -66,6 +66,7 @@ struct broker_info {
     unsigned long long reconnects;  /* connections made after a loss */
     unsigned long long errors;      /* failed connects and commands, both connections */
     unsigned long long followed;    /* entries applied to the hub */
+    unsigned long long behind;      /* publishes refused: this worker's delivery behind */
     unsigned long long lag_ms;      /* newest applied entry's age while behind the log; 0 caught up */
     char last_id[BROKER_ID_MAX];    /* last stream id applied ("" none) */
 };

@@ -85,6 +85,14 @@ static void note_down(struct broker *b, const char *why, int *logged_down)
     *logged_down = 1;
 }
 
+/* While set, this worker's publishes are refused as without Redis. */
+static void set_stalled(struct broker *b, int stalled)
+{
+    pthread_mutex_lock(&b->lock);
+    b->stalled = stalled;
+    pthread_mutex_unlock(&b->lock);
+}
+
 /* Publishes one entry; HUB_BEHIND is retried: the log keeps it meanwhile. */
 static void apply(struct follow *f, const redisReply *r, int *bad)
 {
@@ -99,9 +107,9 @@ static void apply(struct follow *f, const redisReply *r, int *bad)
     enum hub_status st = HUB_BAD_EVENT;
     enum frame_status fst = FRAME_OK;
     if (rc == 0) {
-        do
-            st = hub_publish(b->hub, &e.msg, NULL, &fst);
-        while (st == HUB_BEHIND && !stopping(b));
+        while ((st = hub_publish(b->hub, &e.msg, NULL, &fst)) == HUB_BEHIND && !stopping(b))
+            set_stalled(b, 1);
+        set_stalled(b, 0);
     }
     if (st == HUB_CLOSED) {
         f->hub_closed = 1;

@@ -33,7 +33,9 @@ struct broker {
     int positioned;               /* applied is a place in the log */
     struct broker_id applied;     /* last entry applied (or skipped as not an event) */
     int caught_up;                /* the last read found nothing more */
+    int stalled;                  /* the hub answers HUB_BEHIND: delivery is behind */
     unsigned long long reconnects, errors, followed;
+    unsigned long long behind;    /* publishes refused while stalled */
     pthread_t follower;
 
     pthread_mutex_t pub_lock;     /* the publish connection, shared by request threads */

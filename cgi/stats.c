@@ -63,6 +63,15 @@ static int json_broker(struct strbuf *out, struct broker *broker)
                          b.state, b.reconnects, b.errors, b.followed, b.lag_ms, b.last_id);
 }
 
+/* Publishes refused because delivery was behind: the hub's count, or with
+ * Redis the broker's (the hub's then counts the follower's retries). */
+static unsigned long long publish_behind(const struct hub_totals *t, struct broker *broker)
+{
+    struct broker_info b;
+    broker_report(broker, &b);
+    return broker ? b.behind : t->behind;
+}
+
 int stats_json(struct strbuf *out, struct stats *s, struct hub *hub, struct broker *broker)
 {
     struct hub_totals totals;
@@ -86,7 +95,7 @@ int stats_json(struct strbuf *out, struct stats *s, struct hub *hub, struct brok
                       (unsigned long long)atomic_load(&s->publish_rejected),
                       (unsigned long long)atomic_load(&s->requests_rejected),
                       log_dropped(), totals.kept, totals.kept_bytes,
-                      (unsigned long long)totals.behind, (unsigned long long)totals.backlog,
+                      publish_behind(&totals, broker), (unsigned long long)totals.backlog,
                       loops.ptr, log.ptr, topics.ptr ? topics.ptr : "") != 0;
     strbuf_free(&topics);
     strbuf_free(&loops);
@@ -170,7 +179,7 @@ int stats_prometheus(struct strbuf *out, struct stats *s, struct hub *hub, struc
                (double)totals.kept_bytes) ||
         metric(out, "sse_publish_behind_total", "counter",
                "Publishes refused with 503 because delivery was behind.",
-               (double)totals.behind) ||
+               (double)publish_behind(&totals, broker)) ||
         metric(out, "sse_delivery_backlog", "gauge",
                "Events published but not yet fanned out, summed over the delivery loops.",
                (double)totals.backlog) ||
