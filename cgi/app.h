@@ -3,6 +3,7 @@
 #define SSE_APP_H
 
 #include "access.h"
+#include "broker.h"
 #include "config.h"
 #include "delivery.h"
 #include "hub.h"
@@ -15,6 +16,7 @@ struct app {
     struct delivery *delivery;   /* writes the open streams */
     const char *publish_token;   /* NULL: only public topics accept publishes */
     const struct access *access; /* private topics and JWTs */
+    struct broker *broker;       /* the shared event log (--redis); NULL: none */
 };
 
 #endif

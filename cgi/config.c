@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include "broker.h"
+#include "broker_url.h"
 #include "cors.h"
 
 #include <ctype.h>
@@ -53,6 +55,12 @@ static const char usage[] =
     "                          /publish); or put the key itself in SSE_JWT_KEY\n"
     "      --auth-cookie NAME  the cookie that may carry the token (default\n"
     "                          mercureAuthorization)\n"
+    "      --redis URL         share one event log with every worker that names the\n"
+    "                          same Redis: redis://[:password@]host[:port][/db] or\n"
+    "                          unix:/path/to/redis.sock (default: none, this\n"
+    "                          worker's own history only); env SSE_REDIS_URL\n"
+    "      --redis-key NAME    the Redis stream holding the events (default\n"
+    "                          sse:events)\n"
     "      --log-level LEVEL   error, warn, info or debug (default info)\n"
     "  -h, --help              this text\n"
     "  -V, --version           the version\n"
@@ -65,7 +73,7 @@ enum { OPT_SOCKET_MODE = 256, OPT_BACKLOG, OPT_HEARTBEAT, OPT_RETRY,
        OPT_TICK_MS, OPT_HISTORY, OPT_LOG_LEVEL, OPT_MAX_STREAMS, OPT_MAX_TOPICS,
        OPT_MAX_BODY, OPT_PUBLIC_TOPICS, OPT_PUBLIC_MAX_BODY, OPT_TOKEN_FILE, OPT_REQUEST_TIMEOUT,
        OPT_MAX_REQUESTS, OPT_CORS_ORIGINS, OPT_PRIVATE_TOPICS, OPT_JWT_KEY_FILE, OPT_AUTH_COOKIE,
-       OPT_HISTORY_BYTES, OPT_THREADS, OPT_PUBLISH_WAIT_MS };
+       OPT_HISTORY_BYTES, OPT_THREADS, OPT_PUBLISH_WAIT_MS, OPT_REDIS, OPT_REDIS_KEY };
 
 /* Options that take a value come first: each can also be set as SSE_<NAME>. */
 static const struct option options[] = {
@@ -92,8 +100,13 @@ static const struct option options[] = {
     { "private-topics", required_argument, NULL, OPT_PRIVATE_TOPICS },
     { "jwt-key-file", required_argument, NULL, OPT_JWT_KEY_FILE },
     { "auth-cookie", required_argument, NULL, OPT_AUTH_COOKIE },
+    { "redis-url", required_argument, NULL, OPT_REDIS },
+    { "redis-key", required_argument, NULL, OPT_REDIS_KEY },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, 'V' },
+    /* Flags only, past the end of the environment's names: --redis is
+     * --redis-url (which alone would be an ambiguous prefix). */
+    { "redis", required_argument, NULL, OPT_REDIS },
     { NULL, 0, NULL, 0 },
 };
 
@@ -207,10 +220,41 @@ static int set_access_option(struct config *cfg, int opt, const char *val)
     return 1; /* not one of these */
 }
 
-static int set_option(struct config *cfg, int opt, const char *val)
+/* A stream key: printable ASCII without blanks, so logs and docs can quote it. */
+static int redis_key_valid(const char *key)
+{
+    if (!key[0] || strlen(key) > 200)
+        return 0;
+    for (const char *p = key; *p; p++)
+        if (*p <= ' ' || *p >= 0x7f)
+            return 0;
+    return 1;
+}
+
+/* The shared event log's options; 1 if opt is not one of them. A bad URL
+ * gets its reason in *why (the URL itself is not repeated: it may hold a
+ * password). */
+static int set_broker_option(struct config *cfg, int opt, const char *val, const char **why)
+{
+    struct broker_addr addr;
+    switch (opt) {
+    case OPT_REDIS:
+        cfg->redis_url = val[0] ? val : NULL;
+        *why = val[0] ? broker_url_parse(val, &addr) : NULL;
+        return *why ? -1 : 0;
+    case OPT_REDIS_KEY:
+        cfg->redis_key = val;
+        return redis_key_valid(val) ? 0 : -1;
+    }
+    return 1;
+}
+
+static int set_option(struct config *cfg, int opt, const char *val, const char **why)
 {
     int rc = set_access_option(cfg, opt, val);
     if (rc <= 0)
+        return rc;
+    if ((rc = set_broker_option(cfg, opt, val, why)) <= 0)
         return rc;
     if (opt == 'l') {
         cfg->listen = val[0] ? val : NULL;
@@ -256,6 +300,7 @@ static void set_defaults(struct config *cfg)
         .request_timeout_s = 10, .max_requests = 64,
         .cors_origins = "", .private_topics = "", .jwt_key_file = NULL,
         .auth_cookie = "mercureAuthorization",
+        .redis_url = NULL, .redis_key = BROKER_DEFAULT_KEY,
     };
 }
 
@@ -266,9 +311,12 @@ enum config_result config_load(struct config *cfg, int argc, char **argv,
     for (size_t i = 0; options[i].has_arg == required_argument; i++) {
         char name[64];
         env_name(options[i].name, name, sizeof name);
-        const char *val = getenv(name);
-        if (val && set_option(cfg, options[i].val, val) != 0) {
-            fprintf(err, "sse-worker: invalid %s=%s\n", name, val);
+        const char *val = getenv(name), *why = NULL;
+        if (val && set_option(cfg, options[i].val, val, &why) != 0) {
+            if (why)
+                fprintf(err, "sse-worker: invalid %s: %s\n", name, why);
+            else
+                fprintf(err, "sse-worker: invalid %s=%s\n", name, val);
             return CONFIG_EXIT_USAGE;
         }
     }
@@ -283,8 +331,11 @@ enum config_result config_load(struct config *cfg, int argc, char **argv,
             fprintf(out, "sse-worker %s\n", SSE_VERSION);
             return CONFIG_EXIT_OK;
         }
-        if (opt == '?' || set_option(cfg, opt, optarg) != 0) {
-            if (opt != '?')
+        const char *why = NULL;
+        if (opt == '?' || set_option(cfg, opt, optarg, &why) != 0) {
+            if (why)
+                fprintf(err, "sse-worker: invalid --%s: %s\n", option_name(opt), why);
+            else if (opt != '?')
                 fprintf(err, "sse-worker: invalid --%s %s\n", option_name(opt), optarg);
             fputs("Try 'sse-worker --help'.\n", err);
             return CONFIG_EXIT_USAGE;

@@ -35,6 +35,8 @@ struct config {
     enum log_level log_level;
     unsigned request_timeout_s; /* per read, and for a whole request */
     unsigned max_requests;     /* request threads; 503 past them */
+    const char *redis_url;     /* --redis: the shared event log (broker.h); NULL: none */
+    const char *redis_key;     /* the Redis stream's key */
 };
 
 enum config_result { CONFIG_RUN, CONFIG_EXIT_OK, CONFIG_EXIT_USAGE };

@@ -83,6 +83,7 @@ const char *hub_status_str(enum hub_status st)
     case HUB_TOO_LARGE: return "event too large: its frame alone is over the history's byte limit (--history-bytes)";
     case HUB_BEHIND: return "delivery is behind: retry later";
     case HUB_UNAVAILABLE: return "cannot take more streams now";
+    case HUB_BROKER_DOWN: return "event broker unavailable";
     }
     return "unknown hub status";
 }
@@ -368,12 +369,9 @@ static void wake_readers(struct hub *hub, const int *wake)
             hub->readers[r].wake(hub->readers[r].ctx);
 }
 
-enum hub_status hub_publish(struct hub *hub, const struct hub_message *msg,
-                            struct strbuf *id_out, enum frame_status *frame_st)
+/* The checks of hub_publish() before it takes the lock. */
+static enum hub_status check_message(const struct hub *hub, const struct hub_message *msg)
 {
-    enum frame_status ignored;
-    frame_st = frame_st ? frame_st : &ignored;
-    *frame_st = FRAME_OK;
     enum hub_status st = hub_check_topics(hub, msg->topics, msg->ntopics);
     if (st != HUB_OK)
         return st;
@@ -381,6 +379,47 @@ enum hub_status hub_publish(struct hub *hub, const struct hub_message *msg,
     if (type.ptr && type.len == sizeof HUB_GAP_TYPE - 1 &&
         memcmp(type.ptr, HUB_GAP_TYPE, type.len) == 0)
         return HUB_RESERVED_TYPE;
+    return HUB_OK;
+}
+
+enum hub_status hub_check_event(const struct hub *hub, const struct hub_message *msg,
+                                size_t id_len, enum frame_status *frame_st)
+{
+    *frame_st = FRAME_OK;
+    enum hub_status st = check_message(hub, msg);
+    if (st != HUB_OK)
+        return st;
+    /* Rendered as store() would, with a stand-in id as long as the real one. */
+    struct sse_event ev = msg->event;
+    char *stand_in = NULL;
+    if (!ev.id.ptr) {
+        if (!(stand_in = malloc(id_len + 1)))
+            return HUB_NO_MEMORY;
+        memset(stand_in, '0', id_len);
+        ev.id = (struct sse_str){ stand_in, id_len };
+    }
+    struct strbuf sb = STRBUF_INIT;
+    *frame_st = frame_event(&sb, &ev);
+    if (*frame_st == FRAME_NO_MEMORY)
+        st = HUB_NO_MEMORY;
+    else if (*frame_st != FRAME_OK)
+        st = HUB_BAD_EVENT;
+    else if (hub->limits.history_bytes && sb.len > hub->limits.history_bytes)
+        st = HUB_TOO_LARGE;
+    strbuf_free(&sb);
+    free(stand_in);
+    return st;
+}
+
+enum hub_status hub_publish(struct hub *hub, const struct hub_message *msg,
+                            struct strbuf *id_out, enum frame_status *frame_st)
+{
+    enum frame_status ignored;
+    frame_st = frame_st ? frame_st : &ignored;
+    *frame_st = FRAME_OK;
+    enum hub_status st = check_message(hub, msg);
+    if (st != HUB_OK)
+        return st;
     int wake[HUB_MAX_READERS] = { 0 };
     pthread_mutex_lock(&hub->lock);
     st = hub->closed ? HUB_CLOSED : store(hub, msg, id_out, frame_st, wake);

@@ -62,6 +62,7 @@ enum hub_status {
     HUB_TOO_LARGE,       /* the frame alone is over limits.history_bytes */
     HUB_BEHIND,          /* delivery has not caught up within publish_wait_ms */
     HUB_UNAVAILABLE,     /* the delivery side cannot take the stream (system resources) */
+    HUB_BROKER_DOWN,     /* the shared event log (Redis, broker.h) did not store it */
 };
 
 const char *hub_status_str(enum hub_status st);
@@ -86,6 +87,15 @@ struct hub_message {
  */
 enum hub_status hub_publish(struct hub *hub, const struct hub_message *msg,
                             struct strbuf *id_out, enum frame_status *frame_st);
+
+/*
+ * Would hub_publish() take msg, once it has an id of id_len bytes (or its
+ * own)? The same checks, without publishing: the broker (broker.h) asks
+ * before it appends an event to the shared log, which every worker then
+ * publishes, so that nothing is stored that a hub would refuse.
+ */
+enum hub_status hub_check_event(const struct hub *hub, const struct hub_message *msg,
+                                size_t id_len, enum frame_status *frame_st);
 
 /* Tells a reader there are new events (or the hub closed); must not block. */
 typedef void (*hub_wake_fn)(void *ctx);

@@ -9,6 +9,7 @@
 
 #include "app.h"
 #include "auth.h"
+#include "broker.h"
 #include "config.h"
 #include "hub.h"
 #include "listener.h"
@@ -76,8 +77,9 @@ static int load_token(const struct config *cfg, char **token)
 /*
  * Everything the worker runs. worker_start() creates the parts in order
  * (each uses only those before it: the hub, the delivery loop that writes
- * its streams, the ticker that publishes to it, the server whose requests
- * use all three, the thread that waits for a stop signal), and
+ * its streams, the broker that feeds it from the shared log with --redis,
+ * the ticker that publishes to it, the server whose requests use them all,
+ * the thread that waits for a stop signal), and
  * worker_teardown() undoes exactly what was created, in reverse. Every part
  * has this one owner.
  */
@@ -124,7 +126,10 @@ static int worker_start(struct worker *w, const struct config *cfg, int listen_f
     if (!(w->app.hub = hub_new(&limits)) ||
         !(w->app.delivery = delivery_start(w->app.hub, &w->stats, cfg->heartbeat_s, cfg->threads)))
         return -1;
-    w->ticker = ticker_start(w->app.hub, cfg->tick_ms, &err);
+    struct broker_settings broker = { cfg->redis_url, cfg->redis_key, cfg->history };
+    if (cfg->redis_url && !(w->app.broker = broker_start(&broker, w->app.hub)))
+        return -1;
+    w->ticker = ticker_start(w->app.hub, w->app.broker, cfg->tick_ms, &err);
     if (err != 0 || !(w->srv = server_new(listen_fd, &w->app, &server_limits)))
         return -1;
     if (pthread_create(&w->stop_thread, NULL, wait_for_stop, w) != 0)
@@ -136,8 +141,10 @@ static int worker_start(struct worker *w, const struct config *cfg, int listen_f
 /*
  * In reverse. The server first: once server_run() has returned, no request
  * thread is left to use the rest. Then the ticker, then the hub is closed so
- * that every stream gets its goodbye, and the delivery loop sends it and
- * ends them (waiting at most grace_ms for slow clients); last the hub.
+ * that every stream gets its goodbye; the broker stops next (its follower,
+ * should it wait for delivery to catch up, is released by the close), and
+ * the delivery loop sends the goodbyes and ends the streams (waiting at most
+ * grace_ms for slow clients); last the hub.
  */
 static void worker_teardown(struct worker *w, int grace_ms)
 {
@@ -150,10 +157,11 @@ static void worker_teardown(struct worker *w, int grace_ms)
     }
     server_free(w->srv);
     ticker_stop(w->ticker);
-    if (w->app.delivery) {
+    if (w->app.delivery)
         hub_close(w->app.hub);
+    broker_stop(w->app.broker);
+    if (w->app.delivery)
         delivery_stop(w->app.delivery, grace_ms);
-    }
     hub_free(w->app.hub);
     if (w->access_ready)
         access_fini(&w->access);

@@ -10,6 +10,7 @@
 #include "array_len.h"
 #include "access.h"
 #include "auth.h"
+#include "broker.h"
 #include "form.h"
 #include "log.h"
 #include "response.h"
@@ -288,6 +289,10 @@ static int check_id_and_retry(struct publish *p, const struct sse_event *ev)
         return reject(p, "400 Bad Request", NULL,
                       "an id of digits only is reserved for the ids the hub hands out: "
                       "give yours a non-digit, e.g. order-17");
+    if (ev->id.ptr && p->app->broker && broker_id_reserved(ev->id.ptr, ev->id.len))
+        return reject(p, "400 Bad Request", NULL,
+                      "an id of the form digits-digits is reserved for the event log's ids: "
+                      "give yours another form, e.g. order-17");
     return 0;
 }
 
@@ -303,6 +308,8 @@ static int answer(struct publish *p, enum hub_status st, enum frame_status fst,
     }
     if (st == HUB_BEHIND) /* refused before it would be lost: the publisher retries */
         return reject(p, "503 Service Unavailable", "Retry-After: 1\r\n", "%s", hub_status_str(st));
+    if (st == HUB_BROKER_DOWN) /* not stored anywhere: the publisher retries */
+        return reject(p, "503 Service Unavailable", "Retry-After: 2\r\n", "%s", hub_status_str(st));
     if (st == HUB_TOO_LARGE)
         return reject(p, "413 Content Too Large", NULL, "%s", hub_status_str(st));
     if (st == HUB_CLOSED || st == HUB_NO_MEMORY)
@@ -318,7 +325,8 @@ static int answer(struct publish *p, enum hub_status st, enum frame_status fst,
  */
 static pthread_mutex_t own_id_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* hub_publish(), but 409 for an own id already in the history. */
+/* broker_publish(), but 409 for an own id already in the history. With
+ * several workers (--redis) only this worker's history is looked at. */
 static int publish_unique(struct publish *p, const struct hub_message *msg, struct strbuf *id,
                           enum frame_status *fst, enum hub_status *st)
 {
@@ -329,7 +337,7 @@ static int publish_unique(struct publish *p, const struct hub_message *msg, stru
         duplicate = hub_has_id(p->app->hub, own.ptr, own.len);
     }
     if (!duplicate)
-        *st = hub_publish(p->app->hub, msg, id, fst);
+        *st = broker_publish(p->app->broker, p->app->hub, msg, id, fst);
     if (own.ptr)
         pthread_mutex_unlock(&own_id_lock);
     if (duplicate)

@@ -33,8 +33,8 @@ static const char *request_path(FCGX_Request *req, char *buf, size_t n)
 static int serve_stats(FCGX_Request *req, const struct app *app, int prometheus)
 {
     struct strbuf body = STRBUF_INIT;
-    int rc = prometheus ? stats_prometheus(&body, app->stats, app->hub)
-                        : stats_json(&body, app->stats, app->hub);
+    int rc = prometheus ? stats_prometheus(&body, app->stats, app->hub, app->broker)
+                        : stats_json(&body, app->stats, app->hub, app->broker);
     if (rc != 0)
         response_line(req->out, "500 Internal Server Error", NULL, "out of memory");
     else if (prometheus)

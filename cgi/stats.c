@@ -53,20 +53,39 @@ static int json_loops(struct strbuf *out, const struct hub_totals *t)
     return failed | (strbuf_puts(out, "]") != 0);
 }
 
-int stats_json(struct strbuf *out, struct stats *s, struct hub *hub)
+/* The shared event log (broker.h): "state" is "off" without --redis. */
+static int json_broker(struct strbuf *out, struct broker *broker)
+{
+    struct broker_info b;
+    broker_report(broker, &b);
+    return strbuf_printf(out, "{\"state\":\"%s\",\"reconnects\":%llu,\"errors\":%llu,"
+                              "\"followed\":%llu,\"lag_ms\":%llu,\"last_id\":\"%s\"}",
+                         b.state, b.reconnects, b.errors, b.followed, b.lag_ms, b.last_id);
+}
+
+/* Publishes refused because delivery was behind: the hub's count, or with
+ * Redis the broker's (the hub's then counts the follower's retries). */
+static unsigned long long publish_behind(const struct hub_totals *t, struct broker *broker)
+{
+    struct broker_info b;
+    broker_report(broker, &b);
+    return broker ? b.behind : t->behind;
+}
+
+int stats_json(struct strbuf *out, struct stats *s, struct hub *hub, struct broker *broker)
 {
     struct hub_totals totals;
-    struct strbuf topics = STRBUF_INIT, loops = STRBUF_INIT;
+    struct strbuf topics = STRBUF_INIT, loops = STRBUF_INIT, log = STRBUF_INIT;
     struct topic_writer w = { &topics, NULL, 1, 0 };
     hub_report(hub, &totals, json_topic, &w);
-    int failed = w.failed || json_loops(&loops, &totals) ||
+    int failed = w.failed || json_loops(&loops, &totals) || json_broker(&log, broker) ||
         strbuf_printf(out,
                       "{\"uptime\":%.3f,\"streams\":%zu,\"streams_total\":%llu,"
                       "\"streams_rejected\":%llu,\"published\":%llu,\"delivered\":%llu,"
                       "\"dropped\":%llu,\"publish_rejected\":%llu,\"requests_rejected\":%llu,"
                       "\"log_dropped\":%llu,\"history\":%zu,"
                       "\"history_bytes\":%zu,\"publish_behind\":%llu,\"backlog\":%llu,"
-                      "\"loops\":%s,\"topics\":{%s}}\n",
+                      "\"loops\":%s,\"broker\":%s,\"topics\":{%s}}\n",
                       uptime_seconds(s), totals.subscribers,
                       (unsigned long long)atomic_load(&s->streams_total),
                       (unsigned long long)atomic_load(&s->streams_rejected),
@@ -76,10 +95,11 @@ int stats_json(struct strbuf *out, struct stats *s, struct hub *hub)
                       (unsigned long long)atomic_load(&s->publish_rejected),
                       (unsigned long long)atomic_load(&s->requests_rejected),
                       log_dropped(), totals.kept, totals.kept_bytes,
-                      (unsigned long long)totals.behind, (unsigned long long)totals.backlog,
-                      loops.ptr, topics.ptr ? topics.ptr : "") != 0;
+                      publish_behind(&totals, broker), (unsigned long long)totals.backlog,
+                      loops.ptr, log.ptr, topics.ptr ? topics.ptr : "") != 0;
     strbuf_free(&topics);
     strbuf_free(&loops);
+    strbuf_free(&log);
     return failed ? -1 : 0;
 }
 
@@ -101,7 +121,29 @@ static int metric(struct strbuf *out, const char *name, const char *type, const 
                          name, help, name, type, name, value);
 }
 
-int stats_prometheus(struct strbuf *out, struct stats *s, struct hub *hub)
+/* Only with --redis: without a shared log there is nothing to watch. */
+static int prometheus_broker(struct strbuf *out, struct broker *broker)
+{
+    struct broker_info b;
+    if (!broker)
+        return 0;
+    broker_report(broker, &b);
+    return metric(out, "sse_broker_connected", "gauge",
+                  "1 while the follower is connected to the Redis event log.",
+                  strcmp(b.state, "connected") == 0) ||
+           metric(out, "sse_broker_reconnects_total", "counter",
+                  "Connections to Redis made again after one was lost.", (double)b.reconnects) ||
+           metric(out, "sse_broker_errors_total", "counter",
+                  "Failed Redis connects and commands.", (double)b.errors) ||
+           metric(out, "sse_broker_followed_total", "counter",
+                  "Events read from the Redis log into this worker's history.",
+                  (double)b.followed) ||
+           metric(out, "sse_broker_lag_milliseconds", "gauge",
+                  "Age of the newest event applied while behind the log; 0 when caught up.",
+                  (double)b.lag_ms);
+}
+
+int stats_prometheus(struct strbuf *out, struct stats *s, struct hub *hub, struct broker *broker)
 {
     struct hub_totals totals;
     struct strbuf streams = STRBUF_INIT, published = STRBUF_INIT;
@@ -137,10 +179,11 @@ int stats_prometheus(struct strbuf *out, struct stats *s, struct hub *hub)
                (double)totals.kept_bytes) ||
         metric(out, "sse_publish_behind_total", "counter",
                "Publishes refused with 503 because delivery was behind.",
-               (double)totals.behind) ||
+               (double)publish_behind(&totals, broker)) ||
         metric(out, "sse_delivery_backlog", "gauge",
                "Events published but not yet fanned out, summed over the delivery loops.",
                (double)totals.backlog) ||
+        prometheus_broker(out, broker) ||
         strbuf_puts(out, "# HELP sse_topic_streams Open streams per topic.\n"
                          "# TYPE sse_topic_streams gauge\n") ||
         strbuf_append(out, streams.ptr ? streams.ptr : "", streams.len) ||

@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <time.h>
 
+#include "broker.h"
 #include "hub.h"
 #include "strbuf.h"
 
@@ -19,8 +20,9 @@ struct stats {
 
 void stats_init(struct stats *s);
 
-/* The page bodies; hub totals and topics come from hub_report(). */
-int stats_json(struct strbuf *out, struct stats *s, struct hub *hub);
-int stats_prometheus(struct strbuf *out, struct stats *s, struct hub *hub);
+/* The page bodies; hub totals and topics come from hub_report(), the shared
+ * log's state from broker_report() (broker NULL: none). */
+int stats_json(struct strbuf *out, struct stats *s, struct hub *hub, struct broker *broker);
+int stats_prometheus(struct strbuf *out, struct stats *s, struct hub *hub, struct broker *broker);
 
 #endif

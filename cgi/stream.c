@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "access.h"
+#include "broker.h"
 #include "cors.h"
 #include "delivery.h"
 #include "form.h"
@@ -41,6 +42,9 @@ static int stream_head(struct strbuf *sb, FCGX_Request *req, const struct app *a
         return -1;
     return 0;
 }
+
+/* How long a resume may wait for this worker to catch up with the log. */
+#define STREAM_RESUME_WAIT_MS 1500
 
 /* Up to 5..15 s, so thousands of refused clients do not all return at once. */
 static unsigned retry_after_seconds(unsigned long no)
@@ -144,6 +148,10 @@ static int serve_get(FCGX_Request *req, const struct app *app, unsigned long no,
         response_line(req->out, "400 Bad Request", NULL, bad_id);
         return 0;
     }
+    /* With a shared log, the browser may come from a worker that is ahead
+     * of this one (its own died): let this one catch up before it looks. */
+    if (app->broker && last_id.ptr && !hub_has_id(app->hub, last_id.ptr, last_id.len))
+        broker_catch_up(app->broker, STREAM_RESUME_WAIT_MS);
     enum hub_status st = open_stream(req, app, query, last_id.ptr, no);
     if (st != HUB_OK) {
         refuse(req, app, no, st);

@@ -12,6 +12,7 @@
 
 struct ticker {
     struct hub *hub;
+    struct broker *broker;  /* NULL: straight into the hub */
     unsigned long period_ms;
     pthread_t thread;
     pthread_mutex_t lock;
@@ -40,7 +41,7 @@ static void publish_tick(struct ticker *t, unsigned long seq)
         .topics = &topic, .ntopics = 1,
         .event = { .type = SSE_STR("tick"), .data = { json, (size_t)n } },
     };
-    hub_publish(t->hub, &tick, NULL, NULL);
+    broker_publish(t->broker, t->hub, &tick, NULL, NULL);
     if (seq % MULTILINE_EVERY != 0)
         return;
     char text[160];
@@ -51,7 +52,7 @@ static void publish_tick(struct ticker *t, unsigned long seq)
     struct hub_message multi = {
         .topics = &topic, .ntopics = 1, .event = { .data = { text, (size_t)n } },
     };
-    hub_publish(t->hub, &multi, NULL, NULL);
+    broker_publish(t->broker, t->hub, &multi, NULL, NULL);
 }
 
 /* Ticks keep a fixed cadence: each deadline follows the last, not "now". */
@@ -89,7 +90,8 @@ static int init_sync(struct ticker *t)
     return rc;
 }
 
-struct ticker *ticker_start(struct hub *hub, unsigned long period_ms, int *error)
+struct ticker *ticker_start(struct hub *hub, struct broker *broker, unsigned long period_ms,
+                            int *error)
 {
     *error = 0;
     if (period_ms == 0)
@@ -101,6 +103,7 @@ struct ticker *ticker_start(struct hub *hub, unsigned long period_ms, int *error
         return NULL;
     }
     t->hub = hub;
+    t->broker = broker;
     t->period_ms = period_ms;
     if ((*error = pthread_create(&t->thread, NULL, run, t)) != 0) {
         pthread_cond_destroy(&t->wake);

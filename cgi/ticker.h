@@ -7,14 +7,19 @@
 #ifndef SSE_TICKER_H
 #define SSE_TICKER_H
 
+#include "broker.h"
 #include "hub.h"
 
 #define TICKER_TOPIC "clock"
 
 struct ticker;
 
-/* Starts the ticker thread; period_ms 0 returns NULL without starting one. */
-struct ticker *ticker_start(struct hub *hub, unsigned long period_ms, int *error);
+/* Starts the ticker thread; period_ms 0 returns NULL without starting one.
+ * With a broker (NULL: none) ticks go through the shared log like any
+ * publish, so every worker's clock subscribers see the same ticks: with
+ * several workers, let one of them tick. */
+struct ticker *ticker_start(struct hub *hub, struct broker *broker, unsigned long period_ms,
+                            int *error);
 /* Stops the thread (it wakes at once) and frees it. NULL is fine. */
 void ticker_stop(struct ticker *t);
 

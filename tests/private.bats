@@ -139,7 +139,7 @@ stream_status() {
     run curl -sS --fail-with-body --max-time 5 -H "Authorization: Bearer $t" \
         -d topic=orders -d data=x "$BASE_URL/publish"
     assert_success
-    assert_output --regexp '^[0-9]+$'
+    assert_output --regexp "^${EVENT_ID_RE}\$"
     run curl -sS -w '\n%{http_code}' --max-time 5 -H "Authorization: Bearer $t" \
         -d topic=news -d data=x "$BASE_URL/publish"
     assert_line --index 0 "forbidden: the token does not grant publishing to topic 'news'"

@@ -34,7 +34,7 @@ auth() {
     run post -H "$(auth)" -d topic=fanout -d type=note -d 'data=hello, fifty'
     assert_success
     local id=$output
-    [[ $id =~ ^[0-9]+$ ]]
+    [[ $id =~ ^${EVENT_ID_RE}$ ]]
 
     for i in $(seq 1 50); do
         wait_until 10 sse_has "$BATS_TEST_TMPDIR/s$i.out" 1

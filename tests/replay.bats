@@ -78,7 +78,7 @@ stack_for_file --tick-ms 0 --history 20
     wait_until 10 sse_has "$c.out" 22
     run sse_parse "$c.out"
     # The gap event has no id of its own: the parser's last id stays empty.
-    assert_line --index 0 --regexp "^gap		\\{\"lastEventId\":\"$old\",\"oldestKeptId\":\"[0-9]+\"\\}\$"
+    assert_line --index 0 --regexp "^gap		\\{\"lastEventId\":\"$old\",\"oldestKeptId\":\"$EVENT_ID_RE\"\\}\$"
     run data_of "$c.out"
     assert_equal "$(tail -n +2 <<<"$output")" \
         "$(printf 'message\tkept %s\n' $(seq 1 20); printf 'message\tlive')"
@@ -90,12 +90,13 @@ stack_for_file --tick-ms 0 --history 20
     sse_client "$c" "$BASE_URL/events?topic=r5" -H 'Last-Event-ID: no-such-id'
     wait_until 10 sse_has "$c.out" 2
     run sse_parse "$c.out"
-    assert_line --index 0 --regexp '^gap		\{"lastEventId":"no-such-id","oldestKeptId":"[0-9]+"\}$'
-    assert_line --index 1 --regexp $'^message\t[0-9]+\tonly one$'
+    assert_line --index 0 --regexp '^gap		\{"lastEventId":"no-such-id","oldestKeptId":"'"$EVENT_ID_RE"'"\}$'
+    assert_line --index 1 --regexp $'^message\t'"$EVENT_ID_RE"$'\tonly one$'
     assert_equal "${#lines[@]}" 2
 }
 
 @test "after a worker restart ids keep increasing and an old id gets the gap event" {
+    [[ ${SSE_TEST_BROKER:-} != redis ]] || skip "with Redis a restart keeps the history (tests/redis.bats)"
     local before
     before=$(publish r6 "before restart")
     stop_worker "$STACK_DIR"

@@ -4,7 +4,7 @@
  * environment or the last "--name=value" flag said (flags win), or exits:
  * with a reason on err for a usage error, with help or the version on out.
  *
- * Input: bytes 0-2 say which SSE_* variables are set (a bit each, in the
+ * Input: bytes 0-3 say which SSE_* variables are set (a bit each, in the
  * order of the table below); the rest, split at NUL bytes, are their
  * values, then the arguments.
  */
@@ -55,8 +55,13 @@ static const struct option_spec specs[] = {
     { "private-topics", "SSE_PRIVATE_TOPICS", TEXT, 0, 0, FIELD(private_topics) },
     { "jwt-key-file", "SSE_JWT_KEY_FILE", PATH, 0, 0, FIELD(jwt_key_file) },
     { "auth-cookie", "SSE_AUTH_COOKIE", TOKEN, 0, 0, FIELD(auth_cookie) },
+    { "redis-url", "SSE_REDIS_URL", PATH, 0, 0, FIELD(redis_url) },
+    { "redis-key", "SSE_REDIS_KEY", TEXT, 0, 0, FIELD(redis_key) },
 };
 #define NSPECS (sizeof specs / sizeof specs[0])
+/* The bytes of the variables' bit mask: one bit per option above. */
+#define MASK_BYTES 4
+_Static_assert(NSPECS <= 8 * MASK_BYTES, "a mask bit for every option");
 #define MAX_ARGS 32
 
 /* The value of a numeric field (unsigned, int or unsigned long). */
@@ -159,18 +164,21 @@ static void check_run(const struct config *c, char **argv, int argc)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 3)
+    if (size < MASK_BYTES)
         return 0;
     reset();
-    unsigned long env_mask = (unsigned long)data[0] << 16 | (unsigned long)data[1] << 8 | data[2];
+    unsigned long env_mask = 0;
+    for (size_t i = 0; i < MASK_BYTES; i++)
+        env_mask = env_mask << 8 | data[i];
     /* A copy with a final NUL, cut into strings at each NUL. */
-    char *buf = malloc(size - 2);
+    size_t len = size - MASK_BYTES;
+    char *buf = malloc(len + 1);
     FUZZ_CHECK(buf != NULL, "harness memory");
-    memcpy(buf, data + 3, size - 3);
-    buf[size - 3] = '\0';
+    memcpy(buf, data + MASK_BYTES, len);
+    buf[len] = '\0';
     char *strings[MAX_ARGS + NSPECS];
     size_t nstrings = 0;
-    for (char *p = buf; p < buf + size - 2 && nstrings < MAX_ARGS + NSPECS; p += strlen(p) + 1)
+    for (char *p = buf; p < buf + len + 1 && nstrings < MAX_ARGS + NSPECS; p += strlen(p) + 1)
         strings[nstrings++] = p;
 
     size_t used = 0;

@@ -53,12 +53,31 @@ stop_worker() {
     rm -f "$dir/worker.pid"
 }
 
+# The ids the hub hands out: digits; with Redis the log's "ms-seq" ids.
+if [[ ${SSE_TEST_BROKER:-} == redis ]]; then
+    EVENT_ID_RE='[0-9]+-[0-9]+'
+else
+    EVENT_ID_RE='[0-9]+'
+fi
+export EVENT_ID_RE
+
+# SSE_TEST_BROKER=redis runs a file's tests in the shared-log mode: the
+# stack's worker (and any other it starts) gets SSE_REDIS_URL, a Redis of
+# the stack's own (tests/test_helper/redis.bash).
+stack_broker_start() {
+    [[ ${SSE_TEST_BROKER:-} == redis ]] || return 0
+    unset REDIS_PORT
+    redis_start "$STACK_DIR/redis"
+    export SSE_REDIS_URL=$REDIS_URL
+}
+
 # start_stack [worker args...]: worker + nginx under $BATS_FILE_TMPDIR/stack;
 # sets STACK_DIR, HTTP_PORT, BASE_URL.
 start_stack() {
     STACK_DIR=$BATS_FILE_TMPDIR/stack
     HTTP_PORT=$("$ROOT/scripts/free-port")
     export STACK_DIR HTTP_PORT BASE_URL="http://127.0.0.1:$HTTP_PORT"
+    stack_broker_start
     start_worker "$STACK_DIR" "$@"
     "$ROOT/scripts/render-nginx-conf" "$STACK_DIR" "127.0.0.1:$HTTP_PORT" "127.0.0.1:$WORKER_PORT"
     nginx -p "$STACK_DIR" -c "$STACK_DIR/nginx.conf" -e "$STACK_DIR/nginx-stderr.log" \
@@ -77,6 +96,7 @@ stop_stack() {
         kill -TERM "$pid" 2>/dev/null || true
         wait_until 10 bash -c "! kill -0 $pid 2>/dev/null" || kill -KILL "$pid" 2>/dev/null || true
     fi
+    redis_stop "$STACK_DIR/redis"
 }
 
 # worker_log_clean DIR: no sanitizer report in the worker's log.
@@ -118,3 +138,6 @@ stack_hook() {
         "$1"
     fi
 }
+
+# shellcheck source=redis.bash
+source "$ROOT/tests/test_helper/redis.bash"

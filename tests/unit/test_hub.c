@@ -227,6 +227,25 @@ static void history_bytes(void)
     hub_report(hub, &after, NULL, NULL);
     tap_ok(after.kept == 3 && after.kept_bytes == totals.kept_bytes &&
            after.published == totals.published, "and changes nothing");
+    /* hub_check_event: what the broker asks before it stores an event. */
+    struct sse_str a = SSE_STR("a");
+    struct hub_message fits = { .topics = &a, .ntopics = 1,
+                                .event = { .data = { big, 180 - 16 } } };
+    enum frame_status fst;
+    tap_ok(hub_check_event(hub, &fits, 10, &fst) == HUB_OK,
+           "hub_check_event takes an event that fits with an id of the given length");
+    tap_ok(hub_check_event(hub, &fits, 30, &fst) == HUB_TOO_LARGE,
+           "and refuses it when the id would make it too large");
+    fits.event.id = SSE_STR("x");
+    tap_ok(hub_check_event(hub, &fits, 30, &fst) == HUB_OK, "an own id is measured as it is");
+    fits.event.retry = SSE_STR("soon");
+    tap_ok(hub_check_event(hub, &fits, 0, &fst) == HUB_BAD_EVENT && fst == FRAME_BAD_RETRY,
+           "a malformed field is refused as hub_publish would");
+    fits.event.retry = SSE_NONE;
+    fits.event.type = SSE_STR("gap");
+    tap_ok(hub_check_event(hub, &fits, 0, &fst) == HUB_RESERVED_TYPE, "so is type gap");
+    hub_report(hub, &after, NULL, NULL);
+    tap_ok(after.published == totals.published, "checking publishes nothing");
     hub_free(hub);
 }
 
