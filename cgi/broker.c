@@ -166,13 +166,20 @@ static redisReply *pub_command(struct broker *b, int argc, const char **argv, co
     return r;
 }
 
-/* Waits (at most wait_ms) until the follower has applied id; 0 if it has. */
-static int wait_applied(struct broker *b, const struct broker_id *id, unsigned wait_ms)
+/*
+ * Waits (at most wait_ms) until the follower has applied id; 0 if it has.
+ * With while_connected, gives up as soon as the follower is not connected
+ * (a publish need not wait for an outage); a resume waits all the same, for
+ * a starting worker's follower that has yet to connect.
+ */
+static int wait_applied(struct broker *b, const struct broker_id *id, unsigned wait_ms,
+                        int while_connected)
 {
     struct timespec deadline = monotime_in_ms((long)wait_ms);
     int timed_out = 0;
     pthread_mutex_lock(&b->lock);
-    while (!b->stopping && !timed_out && !(b->positioned && broker_id_cmp(&b->applied, id) >= 0))
+    while (!b->stopping && !timed_out && (b->connected || !while_connected) &&
+           !(b->positioned && broker_id_cmp(&b->applied, id) >= 0))
         timed_out = pthread_cond_timedwait(&b->changed, &b->lock, &deadline) == ETIMEDOUT;
     int done = b->positioned && broker_id_cmp(&b->applied, id) >= 0;
     pthread_mutex_unlock(&b->lock);
@@ -204,7 +211,7 @@ static enum hub_status stored(struct broker *b, const struct hub_message *msg,
      * in this worker's history: /stats counts it, a resume from it works,
      * and the 409 for an own id already in the history holds on this
      * worker. The follower is usually there within a millisecond. */
-    if (wait_applied(b, &sid, APPLIED_WAIT_MS) != 0)
+    if (wait_applied(b, &sid, APPLIED_WAIT_MS, 1) != 0)
         log_debug("broker: %s not yet followed after %d ms", r->str, APPLIED_WAIT_MS);
     return HUB_OK;
 }
@@ -264,7 +271,7 @@ void broker_catch_up(struct broker *b, unsigned wait_ms)
 {
     struct broker_id end;
     if (b && log_end(b, &end) == 0)
-        wait_applied(b, &end, wait_ms);
+        wait_applied(b, &end, wait_ms, 0);
 }
 
 int broker_id_reserved(const char *id, size_t n)

@@ -18,6 +18,7 @@
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
+#define BEHIND_PAUSE_MS 10
 
 struct follow {
     struct broker *b;
@@ -75,6 +76,7 @@ static void note_down(struct broker *b, const char *why, int *logged_down)
     b->connected = 0;
     b->follow_fd = -1;
     b->errors++;
+    pthread_cond_broadcast(&b->changed); /* publishes waiting for it give up */
     pthread_mutex_unlock(&b->lock);
     if (was)
         log_warn("broker: lost Redis at %s: %s; reconnecting", b->where, why);
@@ -107,8 +109,13 @@ static void apply(struct follow *f, const redisReply *r, int *bad)
     enum hub_status st = HUB_BAD_EVENT;
     enum frame_status fst = FRAME_OK;
     if (rc == 0) {
-        while ((st = hub_publish(b->hub, &e.msg, NULL, &fst)) == HUB_BEHIND && !stopping(b))
+        /* hub_publish has waited --publish-wait-ms already; the pause keeps
+         * a wait of 0 from spinning. */
+        while ((st = hub_publish(b->hub, &e.msg, NULL, &fst)) == HUB_BEHIND) {
             set_stalled(b, 1);
+            if (wait_stop(b, BEHIND_PAUSE_MS))
+                break;
+        }
         set_stalled(b, 0);
     }
     if (st == HUB_CLOSED) {
