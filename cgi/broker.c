@@ -300,6 +300,7 @@ void broker_report(struct broker *b, struct broker_info *out)
     out->errors = b->errors;
     out->followed = b->followed;
     out->behind = b->behind;
+    out->missed = b->missed;
     /* Stream ids start with Redis' clock in ms: the age of the newest
      * applied entry is how far this worker is behind while it has more to read. */
     if (b->positioned && !b->caught_up && b->applied.ms && now > b->applied.ms)

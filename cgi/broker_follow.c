@@ -25,6 +25,7 @@ struct follow {
     redisContext *c;
     char why[200];      /* why the connection ended */
     int hub_closed;
+    struct broker_tally tally;
 };
 
 static int stopping(struct broker *b)
@@ -126,6 +127,7 @@ static void apply(struct follow *f, const redisReply *r, int *bad)
                                                            : hub_status_str(st));
     }
     if (st != HUB_CLOSED && st != HUB_BEHIND) {
+        f->tally.count += (unsigned long long)f->tally.known;
         pthread_mutex_lock(&b->lock);
         b->applied = e.sid;
         b->positioned = 1;
@@ -196,7 +198,15 @@ static int read_more(struct follow *f)
     snprintf(block, sizeof block, "%d", BROKER_BLOCK_MS);
     snprintf(batch, sizeof batch, "%d", BROKER_BATCH);
     const char *argv[] = { "XREAD", "COUNT", batch, "BLOCK", block, "STREAMS", b->key, from };
-    redisReply *r = redisCommandArgv(f->c, 8, argv, NULL);
+    const char *info[] = { "XINFO", "STREAM", b->key };
+    redisReply *counts = NULL, *r = NULL;
+    /* Pipelined: the log's counters, then the read (broker_tally.c). */
+    if (redisAppendCommandArgv(f->c, 3, info, NULL) == REDIS_OK &&
+        redisAppendCommandArgv(f->c, 8, argv, NULL) == REDIS_OK &&
+        redisGetReply(f->c, (void **)&counts) == REDIS_OK)
+        redisGetReply(f->c, (void **)&r);
+    broker_tally_update(b, &f->tally, counts);
+    freeReplyObject(counts);
     int rc = 0;
     if (!r || r->type == REDIS_REPLY_ERROR) {
         redis_conn_error(f->c, r, f->why, sizeof f->why);

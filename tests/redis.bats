@@ -219,6 +219,37 @@ resumed_exactly() {
     worker_log_clean "$D/w2"
 }
 
+# followed_at_least PORT N: the worker has applied N entries of the log.
+followed_at_least() {
+    (($(worker_stats "$1" .broker.followed) >= $2))
+}
+
+@test "a worker that falls further behind than the log keeps says how many events it missed, then goes on" {
+    start_workers 1 "$D" --tick-ms 0 --history 5
+    local port=${WORKER_PORTS[0]}
+    worker_publish_id "$port" t first >/dev/null
+    wait_until 10 followed_at_least "$port" 1
+    kill -STOP "$WORKER_PID"
+    # Another worker's publishes, straight into the log: Redis trims it
+    # (MAXLEN ~ 5 drops whole nodes of 100) while this one sleeps.
+    local i
+    for ((i = 1; i <= 250; i++)); do
+        echo "XADD sse:events MAXLEN ~ 5 * topics t data e$i"
+    done | rcli >/dev/null
+    kill -CONT "$WORKER_PID"
+    wait_until 20 followed_at_least "$port" 2
+    local missed
+    missed=$(worker_stats "$port" .broker.missed)
+    ((missed > 0 && missed < 250))
+    run grep -c "broker: $missed events were trimmed from the log before this worker read them" \
+        "$D/w1/worker.log"
+    assert_output 1
+    worker_publish_id "$port" t after >/dev/null
+    wait_until 10 followed_at_least "$port" $((251 - missed + 1))
+    assert_equal "$(worker_stats "$port" .broker.missed)" "$missed"
+    worker_log_clean "$D/w1"
+}
+
 # publish_many PORT TOPIC N: N publishes straight to one worker.
 publish_many() {
     local i
