@@ -25,6 +25,8 @@ struct follow {
     redisContext *c;
     char why[200];      /* why the connection ended */
     int hub_closed;
+    int announced;      /* this connection has answered a read: "connected" logged */
+    int logged_down;    /* the outage is logged */
     struct broker_tally tally;
 };
 
@@ -50,42 +52,58 @@ static int wait_stop(struct broker *b, unsigned ms)
     return s;
 }
 
-/* The connection is up: make it stoppable, count and log the change once. */
-static int note_up(struct broker *b, redisContext *c)
+/* A connection is open: make it stoppable (broker_stop shuts its socket). */
+static int register_fd(struct broker *b, redisContext *c)
 {
     pthread_mutex_lock(&b->lock);
     int s = b->stopping;
-    if (!s) {
-        b->follow_fd = c->fd;
-        b->connected = 1;
-        b->caught_up = 0;
-        if (b->ever_connected)
-            b->reconnects++;
-        b->ever_connected = 1;
-    }
-    pthread_mutex_unlock(&b->lock);
     if (!s)
-        log_info("broker: connected to Redis at %s", b->where);
+        b->follow_fd = c->fd;
+    pthread_mutex_unlock(&b->lock);
     return s ? -1 : 0;
 }
 
-/* The connection (or a connect) failed; logged only when the state changes. */
-static void note_down(struct broker *b, const char *why, int *logged_down)
+/*
+ * The connection has answered its first read: only now is it "connected"
+ * (counted and logged once). A Redis that accepts the connection but
+ * refuses the commands (a password missing, a key of another type) stays
+ * one outage, logged once, not a connect and a loss every few seconds.
+ */
+static void announce(struct follow *f)
 {
+    struct broker *b = f->b;
+    if (f->announced)
+        return;
     pthread_mutex_lock(&b->lock);
-    int was = b->connected;
+    b->connected = 1;
+    b->caught_up = 0;
+    if (b->ever_connected)
+        b->reconnects++;
+    b->ever_connected = 1;
+    pthread_mutex_unlock(&b->lock);
+    log_info("broker: connected to Redis at %s", b->where);
+    f->announced = 1;
+    f->logged_down = 0;
+}
+
+/* The connection (or a connect) failed; logged only when the state changes. */
+static void note_down(struct follow *f)
+{
+    struct broker *b = f->b;
+    pthread_mutex_lock(&b->lock);
     b->connected = 0;
     b->follow_fd = -1;
     b->errors++;
     pthread_cond_broadcast(&b->changed); /* publishes waiting for it give up */
     pthread_mutex_unlock(&b->lock);
-    if (was)
-        log_warn("broker: lost Redis at %s: %s; reconnecting", b->where, why);
-    else if (!*logged_down)
-        log_warn("broker: cannot reach Redis at %s: %s; retrying", b->where, why);
+    if (f->announced)
+        log_warn("broker: lost Redis at %s: %s; reconnecting", b->where, f->why);
+    else if (!f->logged_down)
+        log_warn("broker: cannot reach Redis at %s: %s; retrying", b->where, f->why);
     else
-        log_debug("broker: still cannot reach Redis at %s: %s", b->where, why);
-    *logged_down = 1;
+        log_debug("broker: still cannot reach Redis at %s: %s", b->where, f->why);
+    f->announced = 0;
+    f->logged_down = 1;
 }
 
 /* While set, this worker's publishes are refused as without Redis. */
@@ -197,12 +215,16 @@ static int read_more(struct follow *f)
     pthread_mutex_unlock(&b->lock);
     snprintf(block, sizeof block, "%d", BROKER_BLOCK_MS);
     snprintf(batch, sizeof batch, "%d", BROKER_BATCH);
-    const char *argv[] = { "XREAD", "COUNT", batch, "BLOCK", block, "STREAMS", b->key, from };
+    /* A new connection's first read does not block: it answers at once,
+     * and the connection counts as up (announce) without waiting a second. */
+    const char *blocking[] = { "XREAD", "COUNT", batch, "BLOCK", block, "STREAMS", b->key, from };
+    const char *at_once[] = { "XREAD", "COUNT", batch, "STREAMS", b->key, from };
     const char *info[] = { "XINFO", "STREAM", b->key };
     redisReply *counts = NULL, *r = NULL;
     /* Pipelined: the log's counters, then the read (broker_tally.c). */
     if (redisAppendCommandArgv(f->c, 3, info, NULL) == REDIS_OK &&
-        redisAppendCommandArgv(f->c, 8, argv, NULL) == REDIS_OK &&
+        (f->announced ? redisAppendCommandArgv(f->c, 8, blocking, NULL)
+                      : redisAppendCommandArgv(f->c, 6, at_once, NULL)) == REDIS_OK &&
         redisGetReply(f->c, (void **)&counts) == REDIS_OK)
         redisGetReply(f->c, (void **)&r);
     broker_tally_update(b, &f->tally, counts);
@@ -238,7 +260,7 @@ static void follow_connection(struct follow *f)
     if (!positioned && load_tail(f) != 0)
         return;
     while (!f->hub_closed && !stopping(b) && read_more(f) == 0)
-        ;
+        announce(f);
 }
 
 void *broker_follow(void *arg)
@@ -246,18 +268,17 @@ void *broker_follow(void *arg)
     struct follow f = { .b = arg };
     struct broker *b = f.b;
     unsigned backoff = BACKOFF_MIN_MS;
-    int logged_down = 0;
     while (!stopping(b) && !f.hub_closed) {
         f.c = redis_conn_open(&b->addr, BROKER_CONNECT_MS, BROKER_BLOCK_MS + BROKER_COMMAND_MS,
                               f.why, sizeof f.why);
-        if (f.c && note_up(b, f.c) != 0) {
+        if (f.c && register_fd(b, f.c) != 0) {
             redisFree(f.c);
             break;
         }
         if (f.c) {
-            logged_down = 0;
-            backoff = BACKOFF_MIN_MS;
             follow_connection(&f);
+            if (f.announced)
+                backoff = BACKOFF_MIN_MS;
             pthread_mutex_lock(&b->lock);
             b->follow_fd = -1; /* before the close: broker_stop must not shut a reused fd */
             pthread_mutex_unlock(&b->lock);
@@ -265,7 +286,7 @@ void *broker_follow(void *arg)
             if (stopping(b) || f.hub_closed)
                 break;
         }
-        note_down(b, f.why, &logged_down);
+        note_down(&f);
         if (wait_stop(b, backoff))
             break;
         backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;

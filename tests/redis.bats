@@ -319,6 +319,30 @@ publish_many() {
     assert_equal "$(cat "$D/w1/worker.exit")" 0
 }
 
+@test "a password, a database and a unix socket in the URL are used; a wrong password is logged once and publishes get 503" {
+    redis_stop "$D/redis"
+    local sock=$D/redis.sock
+    redis_start "$D/redis" --requirepass 's3cr@t' --unixsocket "$sock" --unixsocketperm 700
+    WORKER_PORT='' start_worker "$D/w1" --tick-ms 0 --redis "redis://:s3cr%40t@127.0.0.1:$REDIS_PORT/3"
+    local good=$WORKER_PORT
+    worker_publish_id "$good" t "over tcp" >/dev/null
+    assert_equal "$(rcli -a 's3cr@t' --no-auth-warning -n 3 XLEN sse:events)" 1
+    refute grep -q 's3cr' "$D/w1/worker.log"
+    assert grep -q "redis://:\*\*\*@127.0.0.1:$REDIS_PORT/3" "$D/w1/worker.log"
+
+    WORKER_PORT='' start_worker "$D/w2" --tick-ms 0 --redis "unix:$sock"
+    wait_until 10 grep -q 'cannot reach Redis at unix:.*NOAUTH\|cannot reach Redis at unix:.*AUTH' \
+        "$D/w2/worker.log"
+    run worker_publish "$WORKER_PORT" t refused
+    assert_output --partial 'Status: 503'
+    assert_output --partial 'event broker unavailable'
+    run worker_publish "$WORKER_PORT" t refused
+    assert_output --partial 'Status: 503'
+    assert_equal "$(grep -c 'cannot reach Redis' "$D/w2/worker.log")" 1
+    assert_equal "$(worker_stats "$WORKER_PORT" .broker.state)" disconnected
+    assert_equal "$(rcli -a 's3cr@t' --no-auth-warning -n 3 XLEN sse:events)" 1
+}
+
 @test "a bad --redis URL stops the worker before it starts, with a one-line reason" {
     run -2 "$SSE_WORKER" --listen "127.0.0.1:$("$ROOT/scripts/free-port")" --redis http://localhost:6379
     assert_line --index 0 --partial "invalid --redis-url: use redis://"
