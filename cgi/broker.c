@@ -196,6 +196,17 @@ static int stalled(struct broker *b)
     return s;
 }
 
+/*
+ * The log keeps --history events, and at least BROKER_MIN_LOG: besides the
+ * replay it buffers events for a worker whose delivery is behind for a
+ * moment, which a tiny history (1..20 events, as in tests) would trim
+ * before that worker's follower read them.
+ */
+static size_t log_length(size_t history)
+{
+    return history > BROKER_MIN_LOG ? history : BROKER_MIN_LOG;
+}
+
 /* The answer to a good XADD: the id, once the event is in the local hub. */
 static enum hub_status stored(struct broker *b, const struct hub_message *msg,
                               const redisReply *r, struct strbuf *id_out)
@@ -234,7 +245,7 @@ enum hub_status broker_publish(struct broker *b, struct hub *hub, const struct h
     if (stalled(b))
         return HUB_BEHIND;
     struct broker_xadd x;
-    if (broker_xadd_init(&x, b->key, b->history, msg) != 0)
+    if (broker_xadd_init(&x, b->key, log_length(b->history), msg) != 0)
         return HUB_NO_MEMORY;
     redisReply *r = pub_command(b, x.argc, x.argv, x.lens);
     if (r && r->type == REDIS_REPLY_STRING) {

@@ -33,7 +33,7 @@ struct broker;
 struct broker_settings {
     const char *url;     /* as config.c accepted it (broker_url.h) */
     const char *key;     /* the stream's key */
-    size_t history;      /* MAXLEN ~ of the stream, and the tail loaded at start */
+    size_t history;      /* MAXLEN ~ of the stream (at least 1000), and the tail loaded at start */
 };
 
 /* Starts the follower thread (Redis may still be down: it keeps trying).

@@ -93,6 +93,7 @@ static void note_down(struct follow *f)
     pthread_mutex_lock(&b->lock);
     b->connected = 0;
     b->follow_fd = -1;
+    b->stalled = 0; /* publishes now fail on the log itself: say so (503 broker) */
     b->errors++;
     pthread_cond_broadcast(&b->changed); /* publishes waiting for it give up */
     pthread_mutex_unlock(&b->lock);
@@ -106,7 +107,9 @@ static void note_down(struct follow *f)
     f->logged_down = 1;
 }
 
-/* While set, this worker's publishes are refused as without Redis. */
+/* While set, this worker's publishes are refused as without Redis: from
+ * the first HUB_BEHIND until the follower has caught up with the log, so
+ * that its publishers cannot run further ahead of its delivery. */
 static void set_stalled(struct broker *b, int stalled)
 {
     pthread_mutex_lock(&b->lock);
@@ -131,11 +134,10 @@ static void apply(struct follow *f, const redisReply *r, int *bad)
         /* hub_publish has waited --publish-wait-ms already; the pause keeps
          * a wait of 0 from spinning. */
         while ((st = hub_publish(b->hub, &e.msg, NULL, &fst)) == HUB_BEHIND) {
-            set_stalled(b, 1);
+            set_stalled(b, 1); /* until the follower has caught up with the log */
             if (wait_stop(b, BEHIND_PAUSE_MS))
                 break;
         }
-        set_stalled(b, 0);
     }
     if (st == HUB_CLOSED) {
         f->hub_closed = 1;
@@ -236,6 +238,7 @@ static int read_more(struct follow *f)
     } else if (r->type == REDIS_REPLY_NIL) { /* nothing new within the block time */
         pthread_mutex_lock(&b->lock);
         b->caught_up = 1;
+        b->stalled = 0;
         pthread_mutex_unlock(&b->lock);
     } else {
         const redisReply *entries = xread_entries(r);
@@ -244,6 +247,7 @@ static int read_more(struct follow *f)
             snprintf(f->why, sizeof f->why, "unexpected XREAD reply");
         pthread_mutex_lock(&b->lock);
         b->caught_up = entries && entries->elements < BROKER_BATCH;
+        b->stalled &= !b->caught_up;
         pthread_mutex_unlock(&b->lock);
     }
     freeReplyObject(r);

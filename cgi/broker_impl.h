@@ -16,6 +16,8 @@
 #define BROKER_CONNECT_MS 1000
 /* A command's reply may take this long before the connection counts as lost. */
 #define BROKER_COMMAND_MS 2000
+/* The fewest events the log keeps (MAXLEN ~), whatever --history says. */
+#define BROKER_MIN_LOG 1000
 
 struct broker {
     struct broker_addr addr;
