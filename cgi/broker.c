@@ -166,13 +166,20 @@ static redisReply *pub_command(struct broker *b, int argc, const char **argv, co
     return r;
 }
 
-/* Waits (at most wait_ms) until the follower has applied id; 0 if it has. */
-static int wait_applied(struct broker *b, const struct broker_id *id, unsigned wait_ms)
+/*
+ * Waits (at most wait_ms) until the follower has applied id; 0 if it has.
+ * With while_connected, gives up as soon as the follower is not connected
+ * (a publish need not wait for an outage); a resume waits all the same, for
+ * a starting worker's follower that has yet to connect.
+ */
+static int wait_applied(struct broker *b, const struct broker_id *id, unsigned wait_ms,
+                        int while_connected)
 {
     struct timespec deadline = monotime_in_ms((long)wait_ms);
     int timed_out = 0;
     pthread_mutex_lock(&b->lock);
-    while (!b->stopping && !timed_out && !(b->positioned && broker_id_cmp(&b->applied, id) >= 0))
+    while (!b->stopping && !timed_out && (b->connected || !while_connected) &&
+           !(b->positioned && broker_id_cmp(&b->applied, id) >= 0))
         timed_out = pthread_cond_timedwait(&b->changed, &b->lock, &deadline) == ETIMEDOUT;
     int done = b->positioned && broker_id_cmp(&b->applied, id) >= 0;
     pthread_mutex_unlock(&b->lock);
@@ -187,6 +194,17 @@ static int stalled(struct broker *b)
     b->behind += (unsigned long long)s;
     pthread_mutex_unlock(&b->lock);
     return s;
+}
+
+/*
+ * The log keeps --history events, and at least BROKER_MIN_LOG: besides the
+ * replay it buffers events for a worker whose delivery is behind for a
+ * moment, which a tiny history (1..20 events, as in tests) would trim
+ * before that worker's follower read them.
+ */
+static size_t log_length(size_t history)
+{
+    return history > BROKER_MIN_LOG ? history : BROKER_MIN_LOG;
 }
 
 /* The answer to a good XADD: the id, once the event is in the local hub. */
@@ -204,7 +222,7 @@ static enum hub_status stored(struct broker *b, const struct hub_message *msg,
      * in this worker's history: /stats counts it, a resume from it works,
      * and the 409 for an own id already in the history holds on this
      * worker. The follower is usually there within a millisecond. */
-    if (wait_applied(b, &sid, APPLIED_WAIT_MS) != 0)
+    if (wait_applied(b, &sid, APPLIED_WAIT_MS, 1) != 0)
         log_debug("broker: %s not yet followed after %d ms", r->str, APPLIED_WAIT_MS);
     return HUB_OK;
 }
@@ -227,7 +245,7 @@ enum hub_status broker_publish(struct broker *b, struct hub *hub, const struct h
     if (stalled(b))
         return HUB_BEHIND;
     struct broker_xadd x;
-    if (broker_xadd_init(&x, b->key, b->history, msg) != 0)
+    if (broker_xadd_init(&x, b->key, log_length(b->history), msg) != 0)
         return HUB_NO_MEMORY;
     redisReply *r = pub_command(b, x.argc, x.argv, x.lens);
     if (r && r->type == REDIS_REPLY_STRING) {
@@ -264,7 +282,7 @@ void broker_catch_up(struct broker *b, unsigned wait_ms)
 {
     struct broker_id end;
     if (b && log_end(b, &end) == 0)
-        wait_applied(b, &end, wait_ms);
+        wait_applied(b, &end, wait_ms, 0);
 }
 
 int broker_id_reserved(const char *id, size_t n)
@@ -293,6 +311,7 @@ void broker_report(struct broker *b, struct broker_info *out)
     out->errors = b->errors;
     out->followed = b->followed;
     out->behind = b->behind;
+    out->missed = b->missed;
     /* Stream ids start with Redis' clock in ms: the age of the newest
      * applied entry is how far this worker is behind while it has more to read. */
     if (b->positioned && !b->caught_up && b->applied.ms && now > b->applied.ms)

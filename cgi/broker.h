@@ -33,7 +33,7 @@ struct broker;
 struct broker_settings {
     const char *url;     /* as config.c accepted it (broker_url.h) */
     const char *key;     /* the stream's key */
-    size_t history;      /* MAXLEN ~ of the stream, and the tail loaded at start */
+    size_t history;      /* MAXLEN ~ of the stream (at least 1000), and the tail loaded at start */
 };
 
 /* Starts the follower thread (Redis may still be down: it keeps trying).
@@ -67,6 +67,7 @@ struct broker_info {
     unsigned long long errors;      /* failed connects and commands, both connections */
     unsigned long long followed;    /* entries applied to the hub */
     unsigned long long behind;      /* publishes refused: this worker's delivery behind */
+    unsigned long long missed;      /* entries trimmed from the log before it read them */
     unsigned long long lag_ms;      /* newest applied entry's age while behind the log; 0 caught up */
     char last_id[BROKER_ID_MAX];    /* last stream id applied ("" none) */
 };

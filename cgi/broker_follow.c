@@ -18,12 +18,16 @@
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
+#define BEHIND_PAUSE_MS 10
 
 struct follow {
     struct broker *b;
     redisContext *c;
     char why[200];      /* why the connection ended */
     int hub_closed;
+    int announced;      /* this connection has answered a read: "connected" logged */
+    int logged_down;    /* the outage is logged */
+    struct broker_tally tally;
 };
 
 static int stopping(struct broker *b)
@@ -48,44 +52,64 @@ static int wait_stop(struct broker *b, unsigned ms)
     return s;
 }
 
-/* The connection is up: make it stoppable, count and log the change once. */
-static int note_up(struct broker *b, redisContext *c)
+/* A connection is open: make it stoppable (broker_stop shuts its socket). */
+static int register_fd(struct broker *b, redisContext *c)
 {
     pthread_mutex_lock(&b->lock);
     int s = b->stopping;
-    if (!s) {
-        b->follow_fd = c->fd;
-        b->connected = 1;
-        b->caught_up = 0;
-        if (b->ever_connected)
-            b->reconnects++;
-        b->ever_connected = 1;
-    }
-    pthread_mutex_unlock(&b->lock);
     if (!s)
-        log_info("broker: connected to Redis at %s", b->where);
+        b->follow_fd = c->fd;
+    pthread_mutex_unlock(&b->lock);
     return s ? -1 : 0;
 }
 
-/* The connection (or a connect) failed; logged only when the state changes. */
-static void note_down(struct broker *b, const char *why, int *logged_down)
+/*
+ * The connection has answered its first read: only now is it "connected"
+ * (counted and logged once). A Redis that accepts the connection but
+ * refuses the commands (a password missing, a key of another type) stays
+ * one outage, logged once, not a connect and a loss every few seconds.
+ */
+static void announce(struct follow *f)
 {
+    struct broker *b = f->b;
+    if (f->announced)
+        return;
     pthread_mutex_lock(&b->lock);
-    int was = b->connected;
-    b->connected = 0;
-    b->follow_fd = -1;
-    b->errors++;
+    b->connected = 1;
+    b->caught_up = 0;
+    if (b->ever_connected)
+        b->reconnects++;
+    b->ever_connected = 1;
     pthread_mutex_unlock(&b->lock);
-    if (was)
-        log_warn("broker: lost Redis at %s: %s; reconnecting", b->where, why);
-    else if (!*logged_down)
-        log_warn("broker: cannot reach Redis at %s: %s; retrying", b->where, why);
-    else
-        log_debug("broker: still cannot reach Redis at %s: %s", b->where, why);
-    *logged_down = 1;
+    log_info("broker: connected to Redis at %s", b->where);
+    f->announced = 1;
+    f->logged_down = 0;
 }
 
-/* While set, this worker's publishes are refused as without Redis. */
+/* The connection (or a connect) failed; logged only when the state changes. */
+static void note_down(struct follow *f)
+{
+    struct broker *b = f->b;
+    pthread_mutex_lock(&b->lock);
+    b->connected = 0;
+    b->follow_fd = -1;
+    b->stalled = 0; /* publishes now fail on the log itself: say so (503 broker) */
+    b->errors++;
+    pthread_cond_broadcast(&b->changed); /* publishes waiting for it give up */
+    pthread_mutex_unlock(&b->lock);
+    if (f->announced)
+        log_warn("broker: lost Redis at %s: %s; reconnecting", b->where, f->why);
+    else if (!f->logged_down)
+        log_warn("broker: cannot reach Redis at %s: %s; retrying", b->where, f->why);
+    else
+        log_debug("broker: still cannot reach Redis at %s: %s", b->where, f->why);
+    f->announced = 0;
+    f->logged_down = 1;
+}
+
+/* While set, this worker's publishes are refused as without Redis: from
+ * the first HUB_BEHIND until the follower has caught up with the log, so
+ * that its publishers cannot run further ahead of its delivery. */
 static void set_stalled(struct broker *b, int stalled)
 {
     pthread_mutex_lock(&b->lock);
@@ -107,9 +131,13 @@ static void apply(struct follow *f, const redisReply *r, int *bad)
     enum hub_status st = HUB_BAD_EVENT;
     enum frame_status fst = FRAME_OK;
     if (rc == 0) {
-        while ((st = hub_publish(b->hub, &e.msg, NULL, &fst)) == HUB_BEHIND && !stopping(b))
-            set_stalled(b, 1);
-        set_stalled(b, 0);
+        /* hub_publish has waited --publish-wait-ms already; the pause keeps
+         * a wait of 0 from spinning. */
+        while ((st = hub_publish(b->hub, &e.msg, NULL, &fst)) == HUB_BEHIND) {
+            set_stalled(b, 1); /* until the follower has caught up with the log */
+            if (wait_stop(b, BEHIND_PAUSE_MS))
+                break;
+        }
     }
     if (st == HUB_CLOSED) {
         f->hub_closed = 1;
@@ -119,6 +147,7 @@ static void apply(struct follow *f, const redisReply *r, int *bad)
                                                            : hub_status_str(st));
     }
     if (st != HUB_CLOSED && st != HUB_BEHIND) {
+        f->tally.count += (unsigned long long)f->tally.known;
         pthread_mutex_lock(&b->lock);
         b->applied = e.sid;
         b->positioned = 1;
@@ -188,8 +217,20 @@ static int read_more(struct follow *f)
     pthread_mutex_unlock(&b->lock);
     snprintf(block, sizeof block, "%d", BROKER_BLOCK_MS);
     snprintf(batch, sizeof batch, "%d", BROKER_BATCH);
-    const char *argv[] = { "XREAD", "COUNT", batch, "BLOCK", block, "STREAMS", b->key, from };
-    redisReply *r = redisCommandArgv(f->c, 8, argv, NULL);
+    /* A new connection's first read does not block: it answers at once,
+     * and the connection counts as up (announce) without waiting a second. */
+    const char *blocking[] = { "XREAD", "COUNT", batch, "BLOCK", block, "STREAMS", b->key, from };
+    const char *at_once[] = { "XREAD", "COUNT", batch, "STREAMS", b->key, from };
+    const char *info[] = { "XINFO", "STREAM", b->key };
+    redisReply *counts = NULL, *r = NULL;
+    /* Pipelined: the log's counters, then the read (broker_tally.c). */
+    if (redisAppendCommandArgv(f->c, 3, info, NULL) == REDIS_OK &&
+        (f->announced ? redisAppendCommandArgv(f->c, 8, blocking, NULL)
+                      : redisAppendCommandArgv(f->c, 6, at_once, NULL)) == REDIS_OK &&
+        redisGetReply(f->c, (void **)&counts) == REDIS_OK)
+        redisGetReply(f->c, (void **)&r);
+    broker_tally_update(b, &f->tally, counts);
+    freeReplyObject(counts);
     int rc = 0;
     if (!r || r->type == REDIS_REPLY_ERROR) {
         redis_conn_error(f->c, r, f->why, sizeof f->why);
@@ -197,6 +238,7 @@ static int read_more(struct follow *f)
     } else if (r->type == REDIS_REPLY_NIL) { /* nothing new within the block time */
         pthread_mutex_lock(&b->lock);
         b->caught_up = 1;
+        b->stalled = 0;
         pthread_mutex_unlock(&b->lock);
     } else {
         const redisReply *entries = xread_entries(r);
@@ -205,6 +247,7 @@ static int read_more(struct follow *f)
             snprintf(f->why, sizeof f->why, "unexpected XREAD reply");
         pthread_mutex_lock(&b->lock);
         b->caught_up = entries && entries->elements < BROKER_BATCH;
+        b->stalled &= !b->caught_up;
         pthread_mutex_unlock(&b->lock);
     }
     freeReplyObject(r);
@@ -221,7 +264,7 @@ static void follow_connection(struct follow *f)
     if (!positioned && load_tail(f) != 0)
         return;
     while (!f->hub_closed && !stopping(b) && read_more(f) == 0)
-        ;
+        announce(f);
 }
 
 void *broker_follow(void *arg)
@@ -229,18 +272,17 @@ void *broker_follow(void *arg)
     struct follow f = { .b = arg };
     struct broker *b = f.b;
     unsigned backoff = BACKOFF_MIN_MS;
-    int logged_down = 0;
     while (!stopping(b) && !f.hub_closed) {
         f.c = redis_conn_open(&b->addr, BROKER_CONNECT_MS, BROKER_BLOCK_MS + BROKER_COMMAND_MS,
                               f.why, sizeof f.why);
-        if (f.c && note_up(b, f.c) != 0) {
+        if (f.c && register_fd(b, f.c) != 0) {
             redisFree(f.c);
             break;
         }
         if (f.c) {
-            logged_down = 0;
-            backoff = BACKOFF_MIN_MS;
             follow_connection(&f);
+            if (f.announced)
+                backoff = BACKOFF_MIN_MS;
             pthread_mutex_lock(&b->lock);
             b->follow_fd = -1; /* before the close: broker_stop must not shut a reused fd */
             pthread_mutex_unlock(&b->lock);
@@ -248,7 +290,7 @@ void *broker_follow(void *arg)
             if (stopping(b) || f.hub_closed)
                 break;
         }
-        note_down(b, f.why, &logged_down);
+        note_down(&f);
         if (wait_stop(b, backoff))
             break;
         backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;

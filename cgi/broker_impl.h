@@ -16,6 +16,8 @@
 #define BROKER_CONNECT_MS 1000
 /* A command's reply may take this long before the connection counts as lost. */
 #define BROKER_COMMAND_MS 2000
+/* The fewest events the log keeps (MAXLEN ~), whatever --history says. */
+#define BROKER_MIN_LOG 1000
 
 struct broker {
     struct broker_addr addr;
@@ -36,6 +38,7 @@ struct broker {
     int stalled;                  /* the hub answers HUB_BEHIND: delivery is behind */
     unsigned long long reconnects, errors, followed;
     unsigned long long behind;    /* publishes refused while stalled */
+    unsigned long long missed;    /* entries trimmed before the follower read them */
     pthread_t follower;
 
     pthread_mutex_t pub_lock;     /* the publish connection, shared by request threads */
@@ -46,7 +49,14 @@ struct broker {
 
 void *broker_follow(void *arg);
 
-/* Counts a failed connect or command. */
-void broker_count_error(struct broker *b);
+/* The follower's count of the log's entries (broker_tally.c): its own, no lock. */
+struct broker_tally {
+    int known;                    /* count is the number of the entry applied last */
+    unsigned long long count;
+};
+
+/* With the XINFO STREAM reply read just before an XREAD: learns the count,
+ * or logs and counts (missed) entries trimmed before they were read. */
+void broker_tally_update(struct broker *b, struct broker_tally *t, const redisReply *xinfo);
 
 #endif

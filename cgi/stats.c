@@ -59,8 +59,10 @@ static int json_broker(struct strbuf *out, struct broker *broker)
     struct broker_info b;
     broker_report(broker, &b);
     return strbuf_printf(out, "{\"state\":\"%s\",\"reconnects\":%llu,\"errors\":%llu,"
-                              "\"followed\":%llu,\"lag_ms\":%llu,\"last_id\":\"%s\"}",
-                         b.state, b.reconnects, b.errors, b.followed, b.lag_ms, b.last_id);
+                              "\"followed\":%llu,\"missed\":%llu,\"lag_ms\":%llu,"
+                              "\"last_id\":\"%s\"}",
+                         b.state, b.reconnects, b.errors, b.followed, b.missed, b.lag_ms,
+                         b.last_id);
 }
 
 /* Publishes refused because delivery was behind: the hub's count, or with
@@ -138,6 +140,9 @@ static int prometheus_broker(struct strbuf *out, struct broker *broker)
            metric(out, "sse_broker_followed_total", "counter",
                   "Events read from the Redis log into this worker's history.",
                   (double)b.followed) ||
+           metric(out, "sse_broker_missed_total", "counter",
+                  "Events the log trimmed before this worker read them (it fell behind).",
+                  (double)b.missed) ||
            metric(out, "sse_broker_lag_milliseconds", "gauge",
                   "Age of the newest event applied while behind the log; 0 when caught up.",
                   (double)b.lag_ms);

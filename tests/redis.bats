@@ -219,6 +219,37 @@ resumed_exactly() {
     worker_log_clean "$D/w2"
 }
 
+# followed_at_least PORT N: the worker has applied N entries of the log.
+followed_at_least() {
+    (($(worker_stats "$1" .broker.followed) >= $2))
+}
+
+@test "a worker that falls further behind than the log keeps says how many events it missed, then goes on" {
+    start_workers 1 "$D" --tick-ms 0 --history 5
+    local port=${WORKER_PORTS[0]}
+    worker_publish_id "$port" t first >/dev/null
+    wait_until 10 followed_at_least "$port" 1
+    kill -STOP "$WORKER_PID"
+    # Another worker's publishes, straight into the log: Redis trims it
+    # (MAXLEN ~ 5 drops whole nodes of 100) while this one sleeps.
+    local i
+    for ((i = 1; i <= 250; i++)); do
+        echo "XADD sse:events MAXLEN ~ 5 * topics t data e$i"
+    done | rcli >/dev/null
+    kill -CONT "$WORKER_PID"
+    wait_until 20 followed_at_least "$port" 2
+    local missed
+    missed=$(worker_stats "$port" .broker.missed)
+    ((missed > 0 && missed < 250))
+    run grep -c "broker: $missed events were trimmed from the log before this worker read them" \
+        "$D/w1/worker.log"
+    assert_output 1
+    worker_publish_id "$port" t after >/dev/null
+    wait_until 10 followed_at_least "$port" $((251 - missed + 1))
+    assert_equal "$(worker_stats "$port" .broker.missed)" "$missed"
+    worker_log_clean "$D/w1"
+}
+
 # publish_many PORT TOPIC N: N publishes straight to one worker.
 publish_many() {
     local i
@@ -286,6 +317,30 @@ publish_many() {
     assert_line --partial 'ERROR SUMMARY: 0 errors'
     refute_line --regexp 'definitely lost: [1-9]'
     assert_equal "$(cat "$D/w1/worker.exit")" 0
+}
+
+@test "a password, a database and a unix socket in the URL are used; a wrong password is logged once and publishes get 503" {
+    redis_stop "$D/redis"
+    local sock=$D/redis.sock
+    redis_start "$D/redis" --requirepass 's3cr@t' --unixsocket "$sock" --unixsocketperm 700
+    WORKER_PORT='' start_worker "$D/w1" --tick-ms 0 --redis "redis://:s3cr%40t@127.0.0.1:$REDIS_PORT/3"
+    local good=$WORKER_PORT
+    worker_publish_id "$good" t "over tcp" >/dev/null
+    assert_equal "$(rcli -a 's3cr@t' --no-auth-warning -n 3 XLEN sse:events)" 1
+    refute grep -q 's3cr' "$D/w1/worker.log"
+    assert grep -q "redis://:\*\*\*@127.0.0.1:$REDIS_PORT/3" "$D/w1/worker.log"
+
+    WORKER_PORT='' start_worker "$D/w2" --tick-ms 0 --redis "unix:$sock"
+    wait_until 10 grep -q 'cannot reach Redis at unix:.*NOAUTH\|cannot reach Redis at unix:.*AUTH' \
+        "$D/w2/worker.log"
+    run worker_publish "$WORKER_PORT" t refused
+    assert_output --partial 'Status: 503'
+    assert_output --partial 'event broker unavailable'
+    run worker_publish "$WORKER_PORT" t refused
+    assert_output --partial 'Status: 503'
+    assert_equal "$(grep -c 'cannot reach Redis' "$D/w2/worker.log")" 1
+    assert_equal "$(worker_stats "$WORKER_PORT" .broker.state)" disconnected
+    assert_equal "$(rcli -a 's3cr@t' --no-auth-warning -n 3 XLEN sse:events)" 1
 }
 
 @test "a bad --redis URL stops the worker before it starts, with a one-line reason" {

@@ -24,9 +24,9 @@ redis_start() {
     wait_until 10 redis_up
 }
 
-# redis_up: Redis answers PING.
+# redis_up: Redis answers PING (or asks for the password it was given).
 redis_up() {
-    [[ $(redis-cli -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]]
+    [[ $(redis-cli -p "$REDIS_PORT" ping 2>/dev/null) =~ ^(PONG|NOAUTH) ]]
 }
 
 # redis_stop DIR: SIGTERM (Redis writes its append-only file if it keeps
