@@ -38,7 +38,8 @@ NGINXCONFDIR ?= /etc/nginx
 SYSCONFDIR   ?= /etc
 WWW          = $(wildcard www/*)
 
-.PHONY: all run test test-docker build-deps install uninstall clean bench bench-quick bench-deps
+.PHONY: all run test test-docker build-deps install uninstall clean bench bench-quick bench-deps \
+	bench-redis bench-redis-quick
 
 all: $(WORKER)
 
@@ -73,10 +74,16 @@ $(BUILD)/unit/test_%: tests/unit/test_%.c tests/unit/tap.h cgi/*.h $(ALIB)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(STD) $(WARN) -O1 -g $(SANITIZE) -Icgi $(LDFLAGS) -o $@ $< $(ALIB) $(LDLIBS)
 
+# WORKERS=N (N > 1): N workers behind one nginx upstream, sharing the log
+# of a redis-server the demo starts (README, "Scaling out"). `exec`: the
+# shell make starts becomes run-demo, so a SIGTERM to make (which passes it
+# to its child) or to that child stops everything, never leaving it behind.
+WORKERS ?= 1
 run:
 	@scripts/ensure-deps run
+	@if [ "$(WORKERS)" != 1 ]; then scripts/ensure-deps scaleout; fi
 	@$(MAKE) --no-print-directory $(WORKER)
-	@PORT=$(PORT) scripts/run-demo $(WORKER)
+	@PORT=$(PORT) WORKERS=$(WORKERS) exec scripts/run-demo $(WORKER)
 
 test:
 	@scripts/ensure-deps test
@@ -155,6 +162,23 @@ bench-quick: bench-deps
 	@$(MAKE) --no-print-directory $(WORKER) $(BENCH)/sse-load $(BENCH)/sse-probe $(BENCH)/sse-parse-test
 	@$(BENCH)/sse-parse-test | tail -n 1
 	@tests/bench/run-bench --quick
+
+# The Redis scenarios on their own (tests/bench/README.md, "Redis"): two
+# workers sharing a redis-server's log against nchan in its Redis mode, and
+# one worker against two. `make bench-redis` writes results-redis.md (and
+# its chart); `make bench-redis-quick` (2,000 subscribers for 20 s) only
+# prints its table.
+bench-redis: bench-deps
+	@scripts/ensure-deps bench-redis
+	@$(MAKE) --no-print-directory $(WORKER) $(BENCH)/sse-load $(BENCH)/sse-probe $(BENCH)/sse-parse-test
+	@$(BENCH)/sse-parse-test | tail -n 1
+	@tests/bench/run-bench --redis --out tests/bench/results-redis.md
+
+bench-redis-quick: bench-deps
+	@scripts/ensure-deps bench-redis
+	@$(MAKE) --no-print-directory $(WORKER) $(BENCH)/sse-load $(BENCH)/sse-probe $(BENCH)/sse-parse-test
+	@$(BENCH)/sse-parse-test | tail -n 1
+	@tests/bench/run-bench --redis --quick
 # ---- end of benchmark -------------------------------------------------------
 
 # ---- Private topics and JWTs (cgi/jwt_auth.c, cgi/access.c) ---------------

@@ -23,6 +23,19 @@
 #define FAN_OUT_BATCH 64
 #define FAN_OUT_MAX (4 * FAN_OUT_BATCH)
 
+/*
+ * Frames written to one stream in one writev() at most. Under a burst a
+ * stream gets several events per batch: one system call for all of them
+ * (here, and in nginx, which reads them in one go) instead of one each.
+ */
+#define CORK_MAX 16
+
+/* A frame waiting for the end of the batch, in the loop's cork pool. */
+struct cork_item {
+    const struct hub_frame *frame;
+    uint32_t next;                /* index in the pool; the last one: unused */
+};
+
 struct loop;
 
 /* One open stream. Once in its loop's inbox, only that loop's thread touches it. */
@@ -43,6 +56,11 @@ struct delivery_stream {
     struct delivery_stream *prev, *next; /* the open list, oldest write first */
     struct delivery_stream *link; /* inbox, doomed list or graveyard */
     unsigned long frames;
+    /* Frames of the current batch not written yet (see cork_add). */
+    uint32_t cork_first, cork_last;
+    unsigned cork_n;
+    int cork_listed;              /* on the loop's corked list */
+    struct delivery_stream *cork_link;
 };
 
 struct loop {
@@ -63,6 +81,10 @@ struct loop {
     uint64_t done;                /* fanned out up to this event */
     int saw_close;                /* the hub's close has been passed on */
     unsigned long long delivered; /* frames not yet added to stats */
+    /* The batch's frames per stream, written when the batch is done. */
+    struct cork_item *cork;
+    size_t cork_len, cork_cap;
+    struct delivery_stream *corked;
 };
 
 struct delivery {
@@ -182,6 +204,35 @@ static int send_frame(struct delivery_stream *s, const char *bytes, size_t len)
     return rc;
 }
 
+/*
+ * Sends n frames in one writev() when they fit in single records (the usual
+ * case); a frame over a record's content is sent on its own.
+ */
+static int send_frames(struct delivery_stream *s, const struct hub_frame *const *frames,
+                       unsigned n)
+{
+    FCGI_Header heads[CORK_MAX];
+    struct iovec iov[2 * CORK_MAX];
+    int niov = 0;
+    for (unsigned i = 0; i < n && i < CORK_MAX; i++) {
+        const struct hub_frame *f = frames[i];
+        if (f->len > FCGI_RECORD_MAX_CONTENT) {
+            if ((niov > 0 && send_iov(s, iov, niov) != 0) || send_frame(s, f->bytes, f->len) != 0)
+                return -1;
+            niov = 0;
+            continue;
+        }
+        heads[i] = fcgi_stdout_header(s->request_id, f->len);
+        iov[niov++] = (struct iovec){ &heads[i], sizeof heads[i] };
+        iov[niov++] = (struct iovec){ (void *)f->bytes, f->len };
+    }
+    if (niov > 0 && send_iov(s, iov, niov) != 0)
+        return -1;
+    s->frames += n;
+    s->loop->delivered += n;
+    return 0;
+}
+
 static int send_comment(struct delivery_stream *s, const char *text)
 {
     struct strbuf sb = STRBUF_INIT;
@@ -245,20 +296,22 @@ static void pump(struct delivery_stream *s, int stopping)
             finish(s, "shutdown (client too slow for a goodbye)", NULL);
         return;
     }
-    struct hub_frame *frame;
+    struct hub_frame *frames[CORK_MAX];
     enum hub_next r;
-    while ((r = hub_next(s->loop->d->hub, s->sub, &frame)) == HUB_NEXT_FRAME) {
-        int rc = send_frame(s, frame->bytes, frame->len);
-        hub_frame_release(frame);
+    do {
+        unsigned n = 0;
+        while (n < CORK_MAX && (r = hub_next(s->loop->d->hub, s->sub, &frames[n])) == HUB_NEXT_FRAME)
+            n++;
+        int rc = n > 0 ? send_frames(s, (const struct hub_frame *const *)frames, n) : 0;
+        for (unsigned i = 0; i < n; i++)
+            hub_frame_release(frames[i]);
         if (rc != 0) {
             finish(s, "client gone (write failed)", NULL);
             return;
         }
-        s->frames++;
-        s->loop->delivered++;
         if (s->pending.len > 0)
             return;
-    }
+    } while (r == HUB_NEXT_FRAME);
     if (r == HUB_NEXT_CLOSED)
         finish(s, "shutdown", "server shutting down, reconnect after retry");
     else if (r == HUB_NEXT_LAGGED)
@@ -268,22 +321,92 @@ static void pump(struct delivery_stream *s, int stopping)
 
 /* ---- fan-out: the loop's share of each publish ---- */
 
-/* The hub_send_fn: a live stream takes the frame unless its socket is full. */
+/* A write failed: finished after the fan-out (the hub may be walking the
+ * member lists now). */
+static void doom(struct delivery_stream *s)
+{
+    if (!s->doomed) {
+        s->doomed = 1;
+        s->link = s->loop->doomed;
+        s->loop->doomed = s;
+    }
+}
+
+/* Writes the stream's corked frames in one go; 0, or -1 when it is gone. */
+static int cork_flush(struct delivery_stream *s)
+{
+    const struct hub_frame *frames[CORK_MAX];
+    unsigned n = 0;
+    for (uint32_t i = s->cork_first; n < s->cork_n; i = s->loop->cork[i].next)
+        frames[n++] = s->loop->cork[i].frame;
+    s->cork_n = 0;
+    return send_frames(s, frames, n);
+}
+
+/*
+ * Keeps frame for the end of the batch (the hub keeps it alive until this
+ * loop's hub_reader_done). Returns -1 when the pool cannot grow.
+ */
+static int cork_add(struct delivery_stream *s, const struct hub_frame *frame)
+{
+    struct loop *l = s->loop;
+    if (l->cork_len == l->cork_cap) {
+        size_t cap = l->cork_cap ? 2 * l->cork_cap : 1024;
+        struct cork_item *grown = cap <= UINT32_MAX ? realloc(l->cork, cap * sizeof *grown) : NULL;
+        if (!grown)
+            return -1;
+        l->cork = grown;
+        l->cork_cap = cap;
+    }
+    uint32_t i = (uint32_t)l->cork_len++;
+    l->cork[i] = (struct cork_item){ frame, 0 };
+    if (s->cork_n++ == 0)
+        s->cork_first = i;
+    else
+        l->cork[s->cork_last].next = i;
+    if (!s->cork_listed) {
+        s->cork_listed = 1;
+        s->cork_link = l->corked;
+        l->corked = s;
+    }
+    s->cork_last = i;
+    return 0;
+}
+
+/*
+ * The hub_send_fn: a live stream takes the frame unless its socket is full.
+ * Frames wait in the cork until the batch ends (flush_corked) or CORK_MAX
+ * are there; a stream with bytes already queued is full: the frame joins
+ * them, and the hub sees it fall behind.
+ */
 static int deliver(void *owner, const struct hub_frame *frame)
 {
     struct delivery_stream *s = owner;
-    if (send_frame(s, frame->bytes, frame->len) != 0) {
-        /* Not finished here: the hub is walking the member lists. */
-        if (!s->doomed) {
-            s->doomed = 1;
-            s->link = s->loop->doomed;
-            s->loop->doomed = s;
-        }
+    int rc;
+    if (s->pending.len > 0 || cork_add(s, frame) != 0)
+        rc = send_frames(s, &frame, 1);
+    else
+        rc = s->cork_n == CORK_MAX ? cork_flush(s) : 0;
+    if (rc != 0) {
+        doom(s);
         return -1;
     }
-    s->frames++;
-    s->loop->delivered++;
     return s->pending.len > 0;
+}
+
+/* End of a batch: every corked stream writes its frames. */
+static void flush_corked(struct loop *l)
+{
+    while (l->corked) {
+        struct delivery_stream *s = l->corked;
+        l->corked = s->cork_link;
+        s->cork_listed = 0;
+        if (s->doomed)
+            s->cork_n = 0; /* its connection is gone already */
+        else if (s->cork_n > 0 && cork_flush(s) != 0)
+            doom(s);
+    }
+    l->cork_len = 0;
 }
 
 static void finish_doomed(struct loop *l)
@@ -323,6 +446,7 @@ static int fan_out(struct loop *l, int stopping)
         uint64_t end = last - l->done > FAN_OUT_BATCH ? l->done + FAN_OUT_BATCH : last;
         for (uint64_t seq = l->done + 1; seq <= end; seq++)
             hub_fan_out(hub, l->index, seq, deliver);
+        flush_corked(l); /* before hub_reader_done: the frames are still kept */
         l->done = end;
         hub_reader_done(hub, l->index, end); /* publishers waiting may go on */
         finish_doomed(l);
@@ -534,6 +658,7 @@ static void loop_free(struct loop *l)
     close(l->epfd);
     close(l->wakefd);
     pthread_mutex_destroy(&l->lock);
+    free(l->cork);
 }
 
 struct delivery *delivery_start(struct hub *hub, struct stats *stats, unsigned heartbeat_s,
