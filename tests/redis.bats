@@ -219,6 +219,21 @@ resumed_exactly() {
     worker_log_clean "$D/w2"
 }
 
+@test "after a Redis restart between two publishes the second one is stored at the first try" {
+    start_workers 1 "$D" --tick-ms 0
+    local port=${WORKER_PORTS[0]}
+    worker_publish_id "$port" t before >/dev/null
+    redis_stop "$D/redis"
+    wait_until 10 broker_state_is "$port" disconnected
+    redis_start "$D/redis"
+    wait_until 20 broker_state_is "$port" connected
+    # The publish connection Redis closed is noticed before the command is
+    # sent on it: no 503 for a Redis that is back.
+    worker_publish_id "$port" t after >/dev/null
+    assert_equal "$(rcli XLEN sse:events)" 1
+    worker_log_clean "$D/w1"
+}
+
 # followed_at_least PORT N: the worker has applied N entries of the log.
 followed_at_least() {
     (($(worker_stats "$1" .broker.followed) >= $2))

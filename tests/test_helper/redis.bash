@@ -42,18 +42,15 @@ rcli() {
 }
 
 # start_nginx_for DIR WORKER_ADDR...: nginx on a free port in front of every
-# worker (one upstream, a server line each). Sets HTTP_PORT and BASE_URL.
+# worker (one upstream, a server line each: render-upstream's list). Sets
+# HTTP_PORT and BASE_URL.
 start_nginx_for() {
-    local dir=$1 first=$2
-    shift 2
+    local dir=$1 list
+    shift
+    list=$(IFS=,; echo "$*")
     HTTP_PORT=$("$ROOT/scripts/free-port")
     export HTTP_PORT BASE_URL="http://127.0.0.1:$HTTP_PORT"
-    "$ROOT/scripts/render-nginx-conf" "$dir" "127.0.0.1:$HTTP_PORT" "$first"
-    local addr
-    for addr in "$@"; do
-        sed -i -E "s|^([[:space:]]*server[[:space:]]+$first;)|\\1\\n    server $addr;|" \
-            "$dir/sse-upstream.conf"
-    done
+    "$ROOT/scripts/render-nginx-conf" "$dir" "127.0.0.1:$HTTP_PORT" "$list"
     nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/nginx-stderr.log" \
         </dev/null >/dev/null 2>&1 3>&- &
     wait_until 10 curl -sf --max-time 2 -o /dev/null "$BASE_URL/"
