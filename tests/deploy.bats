@@ -57,14 +57,6 @@ start_installed_worker() {
     wait_until 10 port_open "$WORKER_PORT"
 }
 
-stop_nginx() {
-    local pid_file=$1/nginx.pid pid
-    [[ -f $pid_file ]] || return 0
-    pid=$(cat "$pid_file")
-    kill -TERM "$pid" 2>/dev/null || true
-    wait_until 10 bash -c "! kill -0 $pid 2>/dev/null" || kill -KILL "$pid" 2>/dev/null || true
-}
-
 setup_file() {
     DEST=$BATS_FILE_TMPDIR/dest
     SSE_PUBLISH_TOKEN=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')

@@ -38,3 +38,13 @@ thread_count() {
 fd_count() {
     find "/proc/$1/fd" -mindepth 1 -maxdepth 1 | wc -l
 }
+
+# stop_nginx DIR: stops an nginx whose pid is in DIR/nginx.pid (TERM, then
+# KILL after a bounded wait); nothing to do when it is not running.
+stop_nginx() {
+    local pid_file=$1/nginx.pid pid
+    [[ -f $pid_file ]] || return 0
+    pid=$(cat "$pid_file")
+    kill -TERM "$pid" 2>/dev/null || true
+    wait_until 10 bash -c "! kill -0 $pid 2>/dev/null" || kill -KILL "$pid" 2>/dev/null || true
+}

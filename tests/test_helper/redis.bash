@@ -56,15 +56,6 @@ start_nginx_for() {
     wait_until 10 curl -sf --max-time 2 -o /dev/null "$BASE_URL/"
 }
 
-# stop_nginx DIR: stops the nginx started by start_nginx_for.
-stop_nginx() {
-    local pid_file=$1/nginx.pid pid
-    [[ -f $pid_file ]] || return 0
-    pid=$(cat "$pid_file")
-    kill -TERM "$pid" 2>/dev/null || true
-    wait_until 10 bash -c "! kill -0 $pid 2>/dev/null" || kill -KILL "$pid" 2>/dev/null || true
-}
-
 # start_workers N DIR [worker args...]: N workers (DIR/w1 ... DIR/wN) on the
 # test's Redis; their ports go to WORKER_PORTS (an array), in order.
 start_workers() {
