@@ -299,11 +299,10 @@ static void pump(struct delivery_stream *s, int stopping)
     struct hub_frame *frames[CORK_MAX];
     enum hub_next r;
     do {
-        unsigned n = 0;
-        while (n < CORK_MAX && (r = hub_next(s->loop->d->hub, s->sub, &frames[n])) == HUB_NEXT_FRAME)
-            n++;
-        int rc = n > 0 ? send_frames(s, (const struct hub_frame *const *)frames, n) : 0;
-        for (unsigned i = 0; i < n; i++)
+        size_t n;
+        r = hub_next_many(s->loop->d->hub, s->sub, frames, CORK_MAX, &n);
+        int rc = n > 0 ? send_frames(s, (const struct hub_frame *const *)frames, (unsigned)n) : 0;
+        for (size_t i = 0; i < n; i++)
             hub_frame_release(frames[i]);
         if (rc != 0) {
             finish(s, "client gone (write failed)", NULL);

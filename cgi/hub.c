@@ -659,6 +659,18 @@ enum hub_next hub_next(struct hub *hub, struct hub_sub *sub, struct hub_frame **
     return r;
 }
 
+enum hub_next hub_next_many(struct hub *hub, struct hub_sub *sub, struct hub_frame **frames,
+                            size_t max, size_t *n)
+{
+    enum hub_next r = HUB_NEXT_FRAME;
+    *n = 0;
+    pthread_mutex_lock(&hub->lock);
+    while (*n < max && (r = next_locked(hub, sub, &frames[*n])) == HUB_NEXT_FRAME)
+        (*n)++;
+    pthread_mutex_unlock(&hub->lock);
+    return r;
+}
+
 void hub_unsubscribe(struct hub *hub, struct hub_sub *sub)
 {
     if (!sub)

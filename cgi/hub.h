@@ -161,6 +161,16 @@ enum hub_next {
 };
 
 enum hub_next hub_next(struct hub *hub, struct hub_sub *sub, struct hub_frame **frame);
+
+/*
+ * hub_next() up to max times under one lock: frames[0..*n) hold references.
+ * Returns HUB_NEXT_FRAME when it stopped at max (more may follow), else what
+ * followed the last frame. A stream catching up from a long history takes
+ * the lock once per batch, not once per event, so publishers are not kept
+ * waiting on it by the delivery loops.
+ */
+enum hub_next hub_next_many(struct hub *hub, struct hub_sub *sub, struct hub_frame **frames,
+                            size_t max, size_t *n);
 void hub_unsubscribe(struct hub *hub, struct hub_sub *sub);
 
 void hub_frame_release(struct hub_frame *frame);
