@@ -120,6 +120,41 @@ static void replay(void)
     hub_free(hub);
 }
 
+/* hub_next_many: the frames hub_next would give, max at a time, in order. */
+static void next_many(void)
+{
+    struct hub *hub = hub_new(&limits);
+    publish_to(hub, "a", "0");
+    char after[32];
+    snprintf(after, sizeof after, "%s", last_id.ptr);
+    for (int i = 1; i <= 5; i++) {
+        char data[4];
+        snprintf(data, sizeof data, "%d", i);
+        publish_to(hub, i == 3 ? "b" : "a", data);
+    }
+    struct hub_sub *s = subscribe(hub, "a", after);
+    struct hub_frame *frames[3];
+    size_t n = 99;
+    enum hub_next r = hub_next_many(hub, s, frames, 3, &n);
+    int in_order = n == 3 && r == HUB_NEXT_FRAME;
+    for (size_t i = 0; i < n; i++) {
+        char needle[16];
+        snprintf(needle, sizeof needle, "data: %c\n", "124"[i < 3 ? i : 0]);
+        in_order = in_order && memmem(frames[i]->bytes, frames[i]->len, needle, strlen(needle));
+        hub_frame_release(frames[i]);
+    }
+    tap_ok(in_order, "hub_next_many stops at max with the next frames of the topic, in order");
+    r = hub_next_many(hub, s, frames, 3, &n);
+    tap_ok(n == 1 && r == HUB_NEXT_NONE, "then gives what is left and says it has caught up");
+    if (n == 1)
+        hub_frame_release(frames[0]);
+    hub_close(hub);
+    r = hub_next_many(hub, s, frames, 3, &n);
+    tap_ok(n == 0 && r == HUB_NEXT_CLOSED, "and no frame once the hub is closing");
+    hub_unsubscribe(hub, s);
+    hub_free(hub);
+}
+
 static void custom_ids(void)
 {
     struct hub *hub = hub_new(&limits);
@@ -467,6 +502,7 @@ int main(void)
 {
     topics_and_ids();
     replay();
+    next_many();
     custom_ids();
     ring_and_lag();
     quiet_topics();
