@@ -285,7 +285,7 @@ static const char *option_name(int opt)
  * One delivery loop per two online CPUs, within 1..CONFIG_MAX_THREADS: the
  * nginx in front does as much per delivered event as the worker (a recv and
  * a writev per stream), so it needs as many cores. On 2 cores one loop
- * delivered 1.6 to 2.4 times what two did (tests/bench/README.md).
+ * delivered 1.8 to 2.4 times what two did (tests/bench/README.md).
  */
 static unsigned default_threads(void)
 {
