@@ -382,8 +382,10 @@ static int deliver(void *owner, const struct hub_frame *frame)
 {
     struct delivery_stream *s = owner;
     int rc;
-    if (s->pending.len > 0 || cork_add(s, frame) != 0)
-        rc = send_frames(s, &frame, 1);
+    if (s->pending.len > 0)
+        rc = send_frames(s, &frame, 1); /* joins the queued bytes, in order */
+    else if (cork_add(s, frame) != 0) /* no memory for the pool: the corked ones first */
+        rc = (s->cork_n > 0 ? cork_flush(s) : 0) != 0 ? -1 : send_frames(s, &frame, 1);
     else
         rc = s->cork_n == CORK_MAX ? cork_flush(s) : 0;
     if (rc != 0) {
