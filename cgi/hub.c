@@ -651,14 +651,6 @@ static enum hub_next next_locked(struct hub *hub, struct hub_sub *sub, struct hu
     return HUB_NEXT_NONE;
 }
 
-enum hub_next hub_next(struct hub *hub, struct hub_sub *sub, struct hub_frame **frame)
-{
-    pthread_mutex_lock(&hub->lock);
-    enum hub_next r = next_locked(hub, sub, frame);
-    pthread_mutex_unlock(&hub->lock);
-    return r;
-}
-
 enum hub_next hub_next_many(struct hub *hub, struct hub_sub *sub, struct hub_frame **frames,
                             size_t max, size_t *n)
 {
@@ -669,6 +661,12 @@ enum hub_next hub_next_many(struct hub *hub, struct hub_sub *sub, struct hub_fra
         (*n)++;
     pthread_mutex_unlock(&hub->lock);
     return r;
+}
+
+enum hub_next hub_next(struct hub *hub, struct hub_sub *sub, struct hub_frame **frame)
+{
+    size_t n;
+    return hub_next_many(hub, sub, frame, 1, &n);
 }
 
 void hub_unsubscribe(struct hub *hub, struct hub_sub *sub)
